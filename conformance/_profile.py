@@ -1,0 +1,445 @@
+"""Provider profiles: the frozen, typed form of ``spec/profiles/*.yaml``.
+
+A profile file is validated against ``schemas/profile.schema.json`` and a few cross-field
+rules before it becomes a ``Profile``. Code reads the profile's fields; it never branches on
+a provider's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from conformance._errors import ProfileError, UnknownEventType
+from conformance._requirements import Requirement, apply_requirements
+from conformance._resources import schemas_dir, spec_dir
+
+__all__ = [
+    "Decision",
+    "DeliveryPolicy",
+    "Envelope",
+    "Event",
+    "Header",
+    "KeySpec",
+    "Limits",
+    "Management",
+    "Profile",
+    "Route",
+    "SignatureScheme",
+    "TimestampSpec",
+    "list_profiles",
+    "load_profile",
+    "resolve_pointer",
+]
+
+Level = Literal["MUST", "SHOULD", "MAY"]
+_PLACEHOLDER = re.compile(r"\{(body|timestamp|id)\}")
+_MISSING = object()
+
+
+def resolve_pointer(document: object, pointer: str) -> object:
+    """The value at a JSON pointer (RFC 6901), or raise ``KeyError`` naming the pointer."""
+    node = document
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise KeyError(pointer)
+    return node
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    name: str
+    description: str
+    category: str
+    schema: str
+    follows: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Header:
+    name: str
+    required: bool
+    value: str | None = None
+    pattern: str | None = None
+    equals: str | None = None
+    generate: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Envelope:
+    schema: str
+    event_type: str
+    data: str
+    content_type: str
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimestampSpec:
+    header: str
+    format: Literal["unix", "iso8601", "unix-or-iso8601"]
+    tolerance_seconds: int
+    emit: Literal["unix", "iso8601"] = "unix"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeySpec:
+    """How the HMAC key is derived from the secret the user holds."""
+
+    encoding: Literal["utf-8", "base64"]
+    strip_prefix: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignatureScheme:
+    algorithm: str
+    header: str
+    prefix: str
+    encoding: Literal["hex", "base64"]
+    signed_content: str
+    key: KeySpec
+    timestamp: TimestampSpec | None = None
+    separator: str | None = None
+    id_header: str | None = None
+
+    @property
+    def hash_name(self) -> str:
+        return self.algorithm.removeprefix("hmac-")
+
+    @property
+    def digest_size(self) -> int:
+        return hashlib.new(self.hash_name).digest_size
+
+    @property
+    def content_parts(self) -> tuple[str, ...]:
+        """The template split into literals and placeholder names, alternating."""
+        return tuple(_PLACEHOLDER.split(self.signed_content))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryPolicy:
+    method: str
+    timeout_seconds: float
+    success_classes: frozenset[str]
+    retry_classes: frozenset[str]
+    retry_on_timeout: bool
+    retry_on_connection_error: bool
+    retry_on_tls_error: bool
+    schedule_seconds: tuple[float, ...]
+    max_attempts: int
+    after_last_attempt: str
+    auto_disable_after_hours: float | None
+    follow_redirects: bool
+
+    def is_success(self, status: int) -> bool:
+        return f"{status // 100}xx" in self.success_classes
+
+    def retries_status(self, status: int) -> bool:
+        return f"{status // 100}xx" in self.retry_classes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    payload_bytes: int
+    webhooks_per_site: int | None = None
+    events_per_webhook: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    operation: str
+    method: str
+    path: str
+    status: int
+    response: str
+    request: str | None = None
+    query: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Management:
+    base_path: str
+    auth: str
+    id_prefixes: Mapping[str, str]
+    secret_shown_once: bool
+    routes: tuple[Route, ...]
+    secret_prefix: str | None = None
+    secret_request_field: str | None = None
+    secret_response_field: str = "secret"
+    error_schema: str | None = None
+
+    def route(self, operation: str) -> Route:
+        for route in self.routes:
+            if route.operation == operation:
+                return route
+        raise KeyError(operation)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    topic: str
+    quote: str
+    decision: str
+    also: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Profile:
+    """One provider's webhook contract. Profiles compare and hash by identity: loading the
+    same file twice returns the same object."""
+
+    name: str
+    title: str
+    document: str
+    path: Path
+    schema_roots: tuple[Path, ...]
+    envelope: Envelope
+    idempotency_key: str
+    duplicate_response: object
+    events: tuple[Event, ...]
+    headers: tuple[Header, ...]
+    signature: SignatureScheme
+    delivery: DeliveryPolicy
+    limits: Limits
+    management: Management | None
+    decisions: tuple[Decision, ...]
+    requirements: tuple[Requirement, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def event_names(self) -> tuple[str, ...]:
+        return tuple(event.name for event in self.events)
+
+    @property
+    def features(self) -> frozenset[str]:
+        """Features that decide which cross-provider requirements apply."""
+        found = {"idempotency-key"}
+        if self.signature.timestamp is not None:
+            found.add("timestamped")
+        if self.management is not None:
+            found.add("management-api")
+        if self.limits.webhooks_per_site or self.limits.events_per_webhook:
+            found.add("has-limits")
+        return frozenset(found)
+
+    def event(self, name: object) -> Event:
+        for event in self.events:
+            if event.name == name:
+                return event
+        raise UnknownEventType(self.name, name, self.event_names)
+
+    def requirement(self, requirement_id: str) -> Requirement:
+        for requirement in self.requirements:
+            if requirement.id == requirement_id:
+                return requirement
+        raise KeyError(requirement_id)
+
+    def event_type_of(self, payload: object) -> object:
+        """The event type a payload declares, or None when it has none."""
+        try:
+            return resolve_pointer(payload, self.envelope.event_type)
+        except KeyError:
+            return None
+
+    def idempotency_value(self, body: bytes, payload: object) -> str | None:
+        """The key a receiver deduplicates on, or None when the payload lacks it."""
+        if self.idempotency_key == "body-digest":
+            return hashlib.sha256(body).hexdigest()
+        try:
+            value = resolve_pointer(payload, self.idempotency_key)
+        except KeyError:
+            return None
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+@cache
+def _meta_validator() -> Draft202012Validator:
+    meta = json.loads((schemas_dir() / "profile.schema.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(meta)
+
+
+def list_profiles() -> tuple[str, ...]:
+    """Names of the bundled profiles, sorted."""
+    return tuple(sorted(p.stem for p in (spec_dir() / "profiles").glob("*.yaml")))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a bundled profile by name (``"zaits"``) or any profile file by path."""
+    path = _locate(name_or_path)
+    return _load_path(path.resolve())
+
+
+def _locate(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    looks_like_path = isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml"))
+    if looks_like_path:
+        path = Path(text)
+        if not path.is_file():
+            raise ProfileError(f"profile file {text!r} does not exist")
+        return path
+    path = spec_dir() / "profiles" / f"{text}.yaml"
+    if not path.is_file():
+        known = ", ".join(list_profiles())
+        raise ProfileError(f"unknown profile {text!r}; known profiles: {known} (or give a path to a .yaml file)")
+    return path
+
+
+@cache
+def _load_path(path: Path) -> Profile:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from exc
+    errors = sorted(_meta_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise ProfileError(f"profile {path} is invalid at {where}: {first.message}")
+    return _build(raw, path)
+
+
+def _schema_roots(path: Path) -> tuple[Path, ...]:
+    roots: list[Path] = []
+    for parent in list(path.parents)[:4]:
+        candidate = parent / "schemas"
+        if candidate.is_dir() and candidate not in roots:
+            roots.append(candidate)
+            break
+    bundled = schemas_dir()
+    if bundled not in roots:
+        roots.append(bundled)
+    return tuple(roots)
+
+
+def _build(raw: Mapping[str, Any], path: Path) -> Profile:
+    name = raw["name"]
+    sig = raw["signature"]
+    ts = sig["timestamp"]
+    signature = SignatureScheme(
+        algorithm=sig["algorithm"],
+        header=sig["header"],
+        prefix=sig["prefix"],
+        encoding=sig["encoding"],
+        signed_content=sig["signed_content"],
+        key=KeySpec(**sig["key"]),
+        timestamp=TimestampSpec(**ts) if ts else None,
+        separator=sig.get("separator"),
+        id_header=sig.get("id_header"),
+    )
+    d = raw["delivery"]
+    disable = d["auto_disable"]
+    delivery = DeliveryPolicy(
+        method=d["method"],
+        timeout_seconds=float(d["timeout_seconds"]),
+        success_classes=frozenset(d["success"]["status_classes"]),
+        retry_classes=frozenset(d["retry_on"]["status_classes"]),
+        retry_on_timeout=d["retry_on"]["timeout"],
+        retry_on_connection_error=d["retry_on"]["connection_error"],
+        retry_on_tls_error=d["retry_on"].get("tls_error", False),
+        schedule_seconds=tuple(float(s) for s in d["schedule_seconds"]),
+        max_attempts=d["max_attempts"],
+        after_last_attempt=d["after_last_attempt"],
+        auto_disable_after_hours=disable["after_hours_failing"] if disable else None,
+        follow_redirects=d["follow_redirects"],
+    )
+    m = raw["management"]
+    management = None
+    if m is not None:
+        management = Management(
+            base_path=m["base_path"],
+            auth=m["auth"],
+            id_prefixes=dict(m["id_prefixes"]),
+            secret_shown_once=m["secret"]["shown_once"],
+            secret_prefix=m["secret"].get("prefix"),
+            secret_request_field=m["secret"].get("request_field"),
+            secret_response_field=m["secret"].get("response_field", "secret"),
+            error_schema=m.get("error_schema"),
+            routes=tuple(
+                Route(**{**r, "query": tuple(r.get("query", ()))}) for r in m["routes"]
+            ),
+        )
+    profile = Profile(
+        name=name,
+        title=raw["title"],
+        document=raw["document"],
+        path=path,
+        schema_roots=_schema_roots(path),
+        envelope=Envelope(**raw["envelope"]),
+        idempotency_key=raw["idempotency"]["key"],
+        duplicate_response=raw["idempotency"].get("duplicate_response"),
+        events=tuple(Event(**e) for e in raw["events"]),
+        headers=tuple(Header(**h) for h in raw["headers"]),
+        signature=signature,
+        delivery=delivery,
+        limits=Limits(**raw["limits"]),
+        management=management,
+        decisions=tuple(Decision(**x) for x in raw["decisions"]),
+        requirements=(),
+        raw=raw,
+    )
+    _check_consistency(profile)
+    requirements = apply_requirements(name, profile.features, raw["requirements"])
+    return Profile(**{**_fields(profile), "requirements": requirements})
+
+
+def _fields(profile: Profile) -> dict[str, Any]:
+    return {f: getattr(profile, f) for f in profile.__dataclass_fields__}
+
+
+def _check_consistency(profile: Profile) -> None:
+    """Rules the meta-schema cannot express."""
+    problems: list[str] = []
+    names = profile.event_names
+    if len(set(names)) != len(names):
+        problems.append("event names repeat")
+    header_names = {h.name.lower() for h in profile.headers}
+    sig = profile.signature
+    if sig.header.lower() not in header_names:
+        problems.append(f"signature header {sig.header!r} is not declared under headers")
+    placeholders = set(sig.content_parts[1::2])
+    if "timestamp" in placeholders and sig.timestamp is None:
+        problems.append("signed_content uses {timestamp} but the scheme has no timestamp")
+    if sig.timestamp is not None and "timestamp" not in placeholders:
+        problems.append("the scheme has a timestamp header but signed_content does not sign it")
+    if "id" in placeholders and not sig.id_header:
+        problems.append("signed_content uses {id} but no id_header is named")
+    if len(profile.delivery.schedule_seconds) != profile.delivery.max_attempts:
+        problems.append(
+            f"delivery.schedule_seconds has {len(profile.delivery.schedule_seconds)} entries "
+            f"for max_attempts {profile.delivery.max_attempts}"
+        )
+    for event in profile.events:
+        if event.follows is not None and event.follows not in names:
+            problems.append(f"event {event.name!r} follows unknown event {event.follows!r}")
+    refs = [profile.envelope.schema, *(e.schema for e in profile.events)]
+    if profile.management is not None:
+        refs += [r.response for r in profile.management.routes]
+        refs += [r.request for r in profile.management.routes if r.request]
+        if profile.management.error_schema:
+            refs.append(profile.management.error_schema)
+    for ref in refs:
+        if not any((root / ref).is_file() for root in profile.schema_roots):
+            problems.append(f"schema {ref!r} does not exist under {profile.schema_roots[0]}")
+    if problems:
+        raise ProfileError(f"profile {profile.path} is inconsistent: " + "; ".join(problems))
