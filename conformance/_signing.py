@@ -44,8 +44,9 @@ __all__ = [
 
 Secret = str | bytes
 TimestampLike = int | float | datetime | str
-_HEX = re.compile(r"[0-9a-fA-F]+")
+_HEX = re.compile(r"[0-9a-f]+")
 _UNIX = re.compile(r"-?[0-9]{1,12}")
+_ENCODING_NAMES = {"hex": "lowercase hex", "base64": "canonical base64"}
 
 
 class InvalidSecret(ConformanceError):
@@ -205,7 +206,7 @@ def _decode_candidates(scheme: SignatureScheme, value: str) -> list[tuple[str, b
         text = piece[len(scheme.prefix) :]
         raw = _decode(scheme, text)
         if raw is None:
-            problems.append(f"{_excerpt(piece)} is not {scheme.encoding}")
+            problems.append(f"{_excerpt(piece)} is not {_ENCODING_NAMES[scheme.encoding]}")
         elif len(raw) != scheme.digest_size:
             problems.append(
                 f"{_excerpt(piece)} has {len(raw)} bytes, an {scheme.algorithm} digest has "
@@ -219,12 +220,15 @@ def _decode_candidates(scheme: SignatureScheme, value: str) -> list[tuple[str, b
 
 
 def _decode(scheme: SignatureScheme, text: str) -> bytes | None:
+    """Decode strictly: lowercase hex, canonical base64. A lenient decoder would let some
+    single-character changes (hex case, base64 padding bits) verify as the same bytes."""
     try:
         if scheme.encoding == "hex":
             return bytes.fromhex(text) if _HEX.fullmatch(text) and len(text) % 2 == 0 else None
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None
 
 
 def _excerpt(text: str, limit: int = 24) -> str:
