@@ -39,7 +39,7 @@ def typing(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def specs(session: nox.Session) -> None:
-    """Validate the profiles against the meta-schema, the seed examples and the requirements catalogue."""
+    """Validate profiles (meta-schema), the seed examples and the requirements catalogue."""
     session.install("-e", ".[test]")
     session.run(
         "pytest",

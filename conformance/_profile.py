@@ -292,7 +292,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
 
 def _locate(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
-    looks_like_path = isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml"))
+    looks_like_path = (
+        isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml"))
+    )
     if looks_like_path:
         path = Path(text)
         if not path.is_file():
@@ -301,7 +303,9 @@ def _locate(name_or_path: str | Path) -> Path:
     path = spec_dir() / "profiles" / f"{text}.yaml"
     if not path.is_file():
         known = ", ".join(list_profiles())
-        raise ProfileError(f"unknown profile {text!r}; known profiles: {known} (or give a path to a .yaml file)")
+        raise ProfileError(
+            f"unknown profile {text!r}; known profiles: {known} (or give a path to a .yaml file)"
+        )
     return path
 
 
@@ -375,9 +379,7 @@ def _build(raw: Mapping[str, Any], path: Path) -> Profile:
             secret_request_field=m["secret"].get("request_field"),
             secret_response_field=m["secret"].get("response_field", "secret"),
             error_schema=m.get("error_schema"),
-            routes=tuple(
-                Route(**{**r, "query": tuple(r.get("query", ()))}) for r in m["routes"]
-            ),
+            routes=tuple(Route(**{**r, "query": tuple(r.get("query", ()))}) for r in m["routes"]),
         )
     profile = Profile(
         name=name,

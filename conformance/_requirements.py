@@ -109,7 +109,9 @@ def apply_requirements(
     for raw in own:
         rid: str = raw["id"]
         if not rid.startswith(f"{profile}."):
-            raise ProfileError(f"requirement {rid!r} of profile {profile!r} must start with '{profile}.'")
+            raise ProfileError(
+                f"requirement {rid!r} of profile {profile!r} must start with '{profile}.'"
+            )
         result.append(
             Requirement(
                 id=rid,

@@ -37,9 +37,7 @@ __all__ = [
 
 BASE_URI = "https://webhook-conformance.example/schemas/"
 FORMAT_CHECKER = FormatChecker()
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 @FORMAT_CHECKER.checks("date-time", raises=ValueError)

@@ -24,14 +24,16 @@ def _imported_modules(path: Path) -> set[str]:
 def test_conformance_never_imports_reference() -> None:
     """No module of the contract library or the suite imports the reference implementation."""
     offenders = {
-        str(path.relative_to(ROOT)): sorted(m for m in _imported_modules(path) if m.split(".")[0] == "reference")
+        str(path.relative_to(ROOT)): sorted(
+            m for m in _imported_modules(path) if m.split(".")[0] == "reference"
+        )
         for path in (ROOT / "conformance").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
 def test_conformance_public_api() -> None:
-    """The contract library exports exactly its documented names (a change here is an API change)."""
+    """The contract library exports exactly its documented names ; changing them changes the API."""
     assert sorted(conformance.__all__) == sorted(
         [
             "ConformanceError",

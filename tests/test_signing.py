@@ -38,7 +38,11 @@ def _vector_params() -> list[object]:
     params = []
     for entry in entries:
         stem = Path(entry["body_file"]).stem
-        suffix = f"-{'iso' if 'T' in entry.get('timestamp', '') else 'unix'}" if "timestamp" in entry else ""
+        suffix = (
+            f"-{'iso' if 'T' in entry.get('timestamp', '') else 'unix'}"
+            if "timestamp" in entry
+            else ""
+        )
         params.append(pytest.param(entry, id=f"{entry['profile']}-{stem}{suffix}"))
     return params
 
@@ -91,7 +95,11 @@ def _anchor(scheme: str) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize(
-    "vector", [pytest.param(v, id=f"standard-webhooks-{i}") for i, v in enumerate(_anchor("standard-webhooks"))]
+    "vector",
+    [
+        pytest.param(v, id=f"standard-webhooks-{i}")
+        for i, v in enumerate(_anchor("standard-webhooks"))
+    ],
 )
 def test_standard_webhooks_anchor_profile(vector: dict[str, object]) -> None:
     """A YAML-only profile reproduces the Standard Webhooks library vectors, and rejects
@@ -99,7 +107,11 @@ def test_standard_webhooks_anchor_profile(vector: dict[str, object]) -> None:
     profile = load_profile(ANCHOR_PROFILES / "standard-webhooks.yaml")
     body = str(vector["body"]).encode()
     headers = sign(
-        profile, str(vector["secret"]), body, timestamp=str(vector["timestamp"]), msg_id=str(vector["msg_id"])
+        profile,
+        str(vector["secret"]),
+        body,
+        timestamp=str(vector["timestamp"]),
+        msg_id=str(vector["msg_id"]),
     )
     assert headers == vector["headers"]
     now = float(str(vector["timestamp"]))
@@ -115,8 +127,16 @@ def test_standard_webhooks_accepts_any_of_several_signatures() -> None:
     profile = load_profile(ANCHOR_PROFILES / "standard-webhooks.yaml")
     (vector,) = _anchor("standard-webhooks")[:1]
     headers = dict(vector["headers"])  # type: ignore[call-overload]
-    headers["webhook-signature"] = "v1,Zm9vYmFyYmF6Zm9vYmFyYmF6Zm9vYmFyYmF6MTIzNDU= " + headers["webhook-signature"]
-    verify(profile, str(vector["secret"]), str(vector["body"]).encode(), headers, now=float(str(vector["timestamp"])))
+    headers["webhook-signature"] = (
+        "v1,Zm9vYmFyYmF6Zm9vYmFyYmF6Zm9vYmFyYmF6MTIzNDU= " + headers["webhook-signature"]
+    )
+    verify(
+        profile,
+        str(vector["secret"]),
+        str(vector["body"]).encode(),
+        headers,
+        now=float(str(vector["timestamp"])),
+    )
 
 
 def test_github_anchor_profile() -> None:
@@ -157,7 +177,8 @@ def _zaits_headers(**override: str) -> dict[str, str]:
         pytest.param(
             {"X-Zaits-Signature": "sha1=abcd"},
             MalformedSignature,
-            "malformed signature header: X-Zaits-Signature ('sha1=abcd' does not start with 'sha256=')",
+            "malformed signature header: X-Zaits-Signature "
+            "('sha1=abcd' does not start with 'sha256=')",
             id="prefix",
         ),
         pytest.param(
@@ -176,7 +197,8 @@ def _zaits_headers(**override: str) -> dict[str, str]:
         pytest.param(
             {"X-Zaits-Signature": "sha256=" + "0" * 64},
             SignatureMismatch,
-            "signature does not match: X-Zaits-Signature (no signature matches the body and secret)",
+            "signature does not match: X-Zaits-Signature "
+            "(no signature matches the body and secret)",
             id="mismatch",
         ),
     ],
@@ -201,7 +223,12 @@ def test_uppercase_hex_is_malformed() -> None:
     """Hex signatures must be lowercase, so a case change is not the same signature."""
     good = _zaits_headers()["X-Zaits-Signature"]
     with pytest.raises(MalformedSignature, match="is not lowercase hex"):
-        verify(load_profile("zaits"), "s3cret", ZAITS_BODY, {"X-Zaits-Signature": good.upper().replace("SHA256=", "sha256=")})
+        verify(
+            load_profile("zaits"),
+            "s3cret",
+            ZAITS_BODY,
+            {"X-Zaits-Signature": good.upper().replace("SHA256=", "sha256=")},
+        )
 
 
 # --- timestamps -------------------------------------------------------------------------
@@ -217,11 +244,23 @@ def _ztrace_delivery(timestamp: object) -> tuple[bytes, dict[str, str]]:
 @pytest.mark.parametrize(
     ("now", "error", "message"),
     [
-        pytest.param(T0 + 301, StaleTimestamp, "stale timestamp: X-Ztrace-Timestamp (301 s old, tolerance 300 s)", id="stale"),
-        pytest.param(T0 - 301, FutureTimestamp, "timestamp in the future: X-Ztrace-Timestamp (301 s ahead, tolerance 300 s)", id="future"),
+        pytest.param(
+            T0 + 301,
+            StaleTimestamp,
+            "stale timestamp: X-Ztrace-Timestamp (301 s old, tolerance 300 s)",
+            id="stale",
+        ),
+        pytest.param(
+            T0 - 301,
+            FutureTimestamp,
+            "timestamp in the future: X-Ztrace-Timestamp (301 s ahead, tolerance 300 s)",
+            id="future",
+        ),
     ],
 )
-def test_timestamp_outside_tolerance(now: float, error: type[VerificationError], message: str) -> None:
+def test_timestamp_outside_tolerance(
+    now: float, error: type[VerificationError], message: str
+) -> None:
     """An authentic delivery signed too long ago, or too far ahead, is refused with its skew."""
     body, headers = _ztrace_delivery(T0)
     with pytest.raises(error) as caught:
@@ -242,7 +281,9 @@ def test_tolerance_and_clock_are_injected() -> None:
     strict = Verifier(load_profile("ztrace"), "k", tolerance=5, clock=lambda: T0 + 6)
     with pytest.raises(StaleTimestamp):
         strict(body, headers)
-    assert Verifier(load_profile("ztrace"), "k", tolerance=10, clock=lambda: T0 + 6)(body, headers).timestamp == datetime.fromtimestamp(T0, UTC)
+    assert Verifier(load_profile("ztrace"), "k", tolerance=10, clock=lambda: T0 + 6)(
+        body, headers
+    ).timestamp == datetime.fromtimestamp(T0, UTC)
 
 
 @pytest.mark.parametrize("text", ["yesterday", "2025-12-01", "2025-12-01T10:00:00", "", "1e9"])
@@ -263,7 +304,9 @@ def test_missing_timestamp_header() -> None:
 
 # --- properties ---------------------------------------------------------------------------
 
-PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 secrets_st = st.text(min_size=1, max_size=40)
 bodies_st = st.binary(max_size=300)
 times_st = st.integers(min_value=0, max_value=4_000_000_000)
@@ -290,7 +333,9 @@ def test_sign_then_verify_round_trips(name: str, secret: str, body: bytes, ts: i
 @pytest.mark.parametrize("name", ALL_PROFILES, ids=lambda p: Path(p).stem)
 @PROPERTY_SETTINGS
 @given(secret=secrets_st, body=bodies_st.filter(bool), ts=times_st, data=st.data())
-def test_any_single_byte_change_fails(name: str, secret: str, body: bytes, ts: int, data: st.DataObject) -> None:
+def test_any_single_byte_change_fails(
+    name: str, secret: str, body: bytes, ts: int, data: st.DataObject
+) -> None:
     """Changing any one byte of the body, the timestamp header or the signature header makes
     verification fail with a VerificationError (never a ValueError or binascii.Error)."""
     profile, key, headers = _sign_any(name, secret, body, ts)
@@ -313,7 +358,9 @@ def test_any_single_byte_change_fails(name: str, secret: str, body: bytes, ts: i
 @pytest.mark.parametrize("name", ALL_PROFILES, ids=lambda p: Path(p).stem)
 @PROPERTY_SETTINGS
 @given(signature=st.text(max_size=120), timestamp=st.text(max_size=40))
-def test_garbage_headers_raise_only_verification_errors(name: str, signature: str, timestamp: str) -> None:
+def test_garbage_headers_raise_only_verification_errors(
+    name: str, signature: str, timestamp: str
+) -> None:
     """Arbitrary header text is always answered by a VerificationError: lower-level
     exceptions never leak out of verify()."""
     profile = load_profile(name)
