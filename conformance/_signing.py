@@ -78,8 +78,10 @@ def derive_key(scheme: SignatureScheme, secret: Secret) -> bytes:
 
 
 def format_timestamp(spec: TimestampSpec, value: TimestampLike) -> str:
-    """The header text for a timestamp. A string is taken verbatim."""
+    """The header text for a timestamp. A string is taken verbatim, but must be one line."""
     if isinstance(value, str):
+        if any(ch in value for ch in "\r\n\0"):
+            raise ConformanceError(f"timestamp {value!r} must not contain line breaks or NUL")
         return value
     seconds = value.timestamp() if isinstance(value, datetime) else float(value)
     if spec.emit == "iso8601":
@@ -171,6 +173,7 @@ def delivery_headers(
     payload: object,
     *,
     timestamp: TimestampLike | None = None,
+    msg_id: str | None = None,
     now: float | None = None,
     token: Callable[[], str] = lambda: _secrets.token_hex(8),
 ) -> dict[str, str]:
@@ -188,7 +191,7 @@ def delivery_headers(
             headers[header.name] = value if isinstance(value, str) else str(value)
         elif header.generate is not None:
             headers[header.name] = header.generate.replace("{token}", token())
-    headers.update(sign(profile, secret, body, timestamp=timestamp, now=now))
+    headers.update(sign(profile, secret, body, timestamp=timestamp, msg_id=msg_id, now=now))
     return headers
 
 

@@ -1,0 +1,389 @@
+"""The ``webhook-conformance`` command line.
+
+Commands return an exit code instead of exiting: 0 success, 1 a negative result (a
+signature or payload that does not conform), 2 a usage error, 130 interrupted. A usage
+error is one line and a hint on stderr, never a traceback.
+
+Other packages add commands through the ``webhook_conformance.commands`` entry-point group:
+each entry point is ``register(subparsers) -> None`` and sets ``func(args) -> int`` on its
+subparser. That is how the reference adds ``serve`` and ``demo`` without this package
+importing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import traceback
+from argparse import ArgumentParser, Namespace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, NoReturn
+
+from conformance import (
+    ConformanceError,
+    InvalidSecret,
+    Profile,
+    ProfileError,
+    UnknownEventType,
+    VerificationError,
+    __version__,
+    delivery_headers,
+    iter_payload_errors,
+    list_profiles,
+    load_profile,
+    verify,
+)
+
+__all__ = ["COMMANDS_GROUP", "DEBUG_ENV", "SECRET_ENV", "UsageError", "build_parser", "main"]
+
+PROG = "webhook-conformance"
+COMMANDS_GROUP = "webhook_conformance.commands"
+SECRET_ENV = "WEBHOOK_SECRET"
+DEBUG_ENV = "WEBHOOK_CONFORMANCE_DEBUG"
+STDIN = "-"
+
+Subparsers = argparse._SubParsersAction  # what a command's ``register`` receives
+_FORMAT = "text for people (default), json for CI"
+Problem = tuple[str | None, str]  # (JSON path, or None for the file itself; message)
+
+
+class UsageError(Exception):
+    """A mistake in the command line, reported as one line plus a hint, with exit code 2."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class _Parser(ArgumentParser):
+    """An ArgumentParser that raises its errors, so ``main`` reports them in one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, f"try '{self.prog} --help'")
+
+
+def _note(message: str) -> None:
+    print(f"{PROG}: note: {message}", file=sys.stderr)
+
+
+def _read(file: str) -> bytes:
+    """The raw bytes of a file, or of stdin for ``-``; never decoded or re-serialized."""
+    return sys.stdin.buffer.read() if file == STDIN else Path(file).read_bytes()
+
+
+def _read_body(file: str) -> bytes:
+    try:
+        return _read(file)
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
+
+
+def _secret(args: Namespace) -> str:
+    secret: str = args.secret if args.secret is not None else os.environ.get(SECRET_ENV, "")
+    if not secret:
+        raise UsageError(f"no secret: pass --secret or set {SECRET_ENV}")
+    return secret
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _headers(text: str) -> list[tuple[str, str]]:
+    """``Name: value``, or ``@FILE`` holding such lines as ``sign`` prints them (like curl)."""
+    if not text.startswith("@"):
+        return [_header(text)]
+    try:
+        lines = Path(text[1:]).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {reason}") from exc
+    return [_header(line) for line in lines if line.strip()]
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return value
+
+
+def _json_path(pointer: str) -> str:
+    """``/data/signer`` as ``$.data.signer``."""
+    parts = (p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:])
+    return "$" + "".join(f".{p}" for p in parts)
+
+
+def _table(rows: Iterable[Sequence[str]]) -> list[str]:
+    """One line per row, every column but the last padded to its widest cell."""
+    rows = list(rows)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
+    return ["  ".join([*map(str.ljust, row, widths), row[-1]]) for row in rows]
+
+
+def _cmd_profiles(args: Namespace) -> int:
+    """List the bundled profiles with their event counts and titles."""
+    rows, code = [], 0
+    for name in list_profiles():
+        try:
+            profile = load_profile(name)
+        except ProfileError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            code = 1
+            continue
+        count = len(profile.events)
+        rows.append((name, f"{count} event{'' if count == 1 else 's'}", profile.title))
+    for line in _table(rows):
+        print(line)
+    return code
+
+
+def _cmd_events(args: Namespace) -> int:
+    """List a profile's event catalogue: name, category, description."""
+    events = load_profile(args.profile).events
+    for line in _table((e.name, e.category, e.description) for e in events):
+        print(line)
+    return 0
+
+
+def _cmd_requirements(args: Namespace) -> int:
+    """List a profile's requirements: id, level, role, text and source.
+
+    Common requirements apply to every profile they fit; a profile adds its own.
+    """
+    profile = load_profile(args.profile)
+    chosen = [r for r in profile.requirements if args.role in (None, r.role)]
+    if args.format == "json":
+        document = {"profile": profile.name, "requirements": [asdict(r) for r in chosen]}
+        print(json.dumps(document, indent=2))
+        return 0
+    lines = _table((r.id, r.level, r.role, r.text) for r in chosen)
+    for line, requirement in zip(lines, chosen, strict=True):
+        print(line, f"    source: {requirement.source}", sep="\n")
+    return 0
+
+
+def _cmd_sign(args: Namespace) -> int:
+    """Print every header to send with a body, one 'Name: value' per line.
+
+    Signs FILE's exact bytes. The output feeds curl: -H @headers.txt.
+    """
+    profile, secret, body = load_profile(args.profile), _secret(args), _read_body(args.file)
+    try:
+        payload, is_json = json.loads(body), True
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        payload, is_json = None, False
+    if args.timestamp is not None and profile.signature.timestamp is None:
+        _note(f"profile {profile.name} signs no timestamp; --timestamp ignored")
+    headers = delivery_headers(profile, secret, body, payload, timestamp=args.timestamp)
+    for header in profile.headers:
+        if header.equals is not None and header.name not in headers:
+            why = f"has no {_json_path(header.equals)}" if is_json else "is not JSON"
+            _note(f"the body {why}; skipped payload-derived header {header.name}")
+    for name, value in headers.items():
+        print(f"{name}: {value}")
+    return 0
+
+
+def _cmd_verify(args: Namespace) -> int:
+    """Verify a delivery's signature over FILE's raw bytes.
+
+    Prints 'valid' (exit 0) or 'invalid: <reason>' naming the header at fault (exit 1).
+    """
+    profile, secret, body = load_profile(args.profile), _secret(args), _read_body(args.file)
+    try:
+        verify(profile, secret, body, dict(args.header), now=args.now, tolerance=args.tolerance)
+    except VerificationError as exc:
+        print(f"invalid: {exc}")
+        return 1
+    print("valid")
+    return 0
+
+
+def _problems(profile: Profile, file: str, event: str | None) -> tuple[str | None, list[Problem]]:
+    """The event type a payload file was checked as, and everything wrong with it."""
+    try:
+        payload = json.loads(_read(file).decode("utf-8"))
+    except OSError as exc:
+        return event, [(None, f"cannot read: {exc.strerror or exc}")]
+    except UnicodeDecodeError as exc:
+        return event, [("$", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
+    except json.JSONDecodeError as exc:
+        return event, [("$", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
+    declared = event if event is not None else profile.event_type_of(payload)
+    pointer = _json_path(profile.envelope.event_type)
+    if declared is None:
+        return None, [("$", f"no event type at {pointer}; pass --event to name one")]
+    try:
+        known = profile.event(declared).name
+    except UnknownEventType as exc:
+        return (declared if isinstance(declared, str) else None), [(pointer, str(exc))]
+    return known, [(e.path, e.message) for e in iter_payload_errors(profile, payload, known)]
+
+
+def _cmd_validate(args: Namespace) -> int:
+    """Validate payload files against their events' schemas.
+
+    The event type comes from each payload unless --event names it. Exit 1 if any file
+    is invalid.
+    """
+    profile = load_profile(args.profile)
+    if args.event is not None:
+        try:
+            profile.event(args.event)
+        except UnknownEventType as exc:
+            raise UsageError(str(exc), f"try '{PROG} events {args.profile}'") from exc
+    files: list[dict[str, Any]] = []
+    for file in args.files:
+        event, problems = _problems(profile, file, args.event)
+        errors = [{"path": path, "message": message} for path, message in problems]
+        name = "<stdin>" if file == STDIN else file
+        files.append({"file": name, "valid": not errors, "event": event, "errors": errors})
+    valid = all(entry["valid"] for entry in files)
+    if args.format == "json":
+        print(json.dumps({"profile": profile.name, "files": files, "valid": valid}, indent=2))
+        return 0 if valid else 1
+    for entry in files:
+        if entry["valid"]:
+            print(f"{entry['file']}: ok")
+        for error in entry["errors"]:
+            where = f"{error['path']}: " if error["path"] else ""
+            print(f"{entry['file']}: {where}{error['message']}")
+    return 0 if valid else 1
+
+
+def _command(subparsers: Subparsers[Any], func: Callable[[Namespace], int]) -> ArgumentParser:
+    """The subcommand ``_cmd_<name>`` implements; its docstring is the command's help."""
+    doc = func.__doc__ or ""
+    name, summary = func.__name__.removeprefix("_cmd_"), doc.partition("\n")[0]
+    parser: ArgumentParser = subparsers.add_parser(
+        name, help=summary, description=" ".join(doc.split())
+    )
+    parser.set_defaults(func=func, hint=f"try '{parser.prog} --help'")
+    return parser
+
+
+def _add_profile(parser: ArgumentParser, *, option: bool = False) -> None:
+    text = "a bundled profile name (see 'profiles') or a path to a .yaml profile"
+    if option:
+        parser.add_argument("-p", "--profile", required=True, metavar="PROFILE", help=text)
+    else:
+        parser.add_argument("profile", metavar="PROFILE", help=text)
+
+
+def _add_signing(parser: ArgumentParser) -> None:
+    _add_profile(parser, option=True)
+    parser.add_argument("-s", "--secret", help=f"the signing secret (default: ${SECRET_ENV})")
+    parser.add_argument("file", metavar="FILE", help="the raw body, or - for stdin")
+
+
+def build_parser() -> ArgumentParser:
+    """The full parser, with the commands other packages register."""
+    parser = _Parser(
+        prog=PROG,
+        description="Webhook contracts: profiles, signing, verification and payload validation.",
+        epilog=f"The secret may come from ${SECRET_ENV} instead of --secret.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _command(commands, _cmd_profiles)
+    _add_profile(_command(commands, _cmd_events))
+    sign = _command(commands, _cmd_sign)
+    _add_signing(sign)
+    sign.add_argument("-t", "--timestamp", help="timestamp header text, verbatim (default: now)")
+    check = _command(commands, _cmd_verify)
+    _add_signing(check)
+    check.add_argument(
+        "-H",
+        "--header",
+        type=_headers,
+        action="extend",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a received header, repeatable; @FILE reads 'Name: value' lines",
+    )
+    check.add_argument(
+        "--now", type=float, metavar="UNIX", help="the clock in Unix seconds (default: now)"
+    )
+    check.add_argument(
+        "--tolerance",
+        type=_non_negative,
+        metavar="SECONDS",
+        help="timestamp tolerance (default: the profile's)",
+    )
+    validate = _command(commands, _cmd_validate)
+    _add_profile(validate, option=True)
+    validate.add_argument(
+        "-e", "--event", metavar="TYPE", help="event type (default: each payload's own)"
+    )
+    validate.add_argument("--format", choices=("text", "json"), default="text", help=_FORMAT)
+    validate.add_argument("files", nargs="+", metavar="FILE", help="payload files, - for stdin")
+    reqs = _command(commands, _cmd_requirements)
+    _add_profile(reqs)
+    reqs.add_argument("--role", choices=("sender", "receiver", "management"), help="only this role")
+    reqs.add_argument("--format", choices=("text", "json"), default="text", help=_FORMAT)
+    _register_plugins(commands)
+    return parser
+
+
+def _register_plugins(subparsers: Subparsers[Any]) -> None:
+    for entry in entry_points(group=COMMANDS_GROUP):
+        try:
+            entry.load()(subparsers)
+        except (ImportError, AttributeError, argparse.ArgumentError) as exc:
+            if os.environ.get(DEBUG_ENV):  # otherwise a missing or broken plugin is silent
+                _note(f"skipped command {entry.name} ({entry.value}): {exc}")
+                traceback.print_exc()
+
+
+def _fail(message: str, hint: str | None, code: int) -> int:
+    print(f"{PROG}: error: {' '.join(message.splitlines())}", file=sys.stderr)
+    if hint:
+        print(hint, file=sys.stderr)
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = Namespace()
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.func(args)
+        sys.stdout.flush()  # so a closed pipe surfaces here, not at interpreter exit
+        return code
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    except UsageError as exc:
+        return _fail(exc.message, exc.hint or getattr(args, "hint", f"try '{PROG} --help'"), 2)
+    except ProfileError as exc:
+        return _fail(str(exc), f"try '{PROG} profiles'", 2)
+    except InvalidSecret as exc:
+        return _fail(str(exc), f"check --secret or ${SECRET_ENV}", 2)
+    except ConformanceError as exc:
+        return _fail(str(exc), None, 1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code (the console script exits with it)."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): point stdout at devnull so the final flush is quiet.
+        with contextlib.suppress(OSError, ValueError):  # no real stdout (tests)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
