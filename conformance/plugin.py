@@ -1,1 +1,218 @@
-"""pytest plugin entry point (pytest11). Inert until the receiver-role suite lands."""
+"""The pytest plugin (``pytest11`` entry point): options, fixtures and hooks only.
+
+Inert unless ``--target-url`` is given. Then it validates the options into a
+``SuiteConfig`` (a bad option is a one-line usage error), checks once that the target is
+reachable, runs the bundled suite in ``conformance/_suite`` instead of any local tests,
+parametrizes it with one test per requirement case, and writes the graded report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from conformance._config import (
+    PROFILE,
+    REPORT,
+    ROLE,
+    ROLES,
+    SECRET,
+    SECRET_ENV,
+    STRICT,
+    TARGET_URL,
+    TIMEOUT,
+    ConfigError,
+    SuiteConfig,
+)
+from conformance._http import probe
+from conformance._report import Report
+from conformance.checks import CHECKS, Target, cases_for
+from conformance.checks._target import make_client
+
+__all__ = ["CASE_FIXTURE", "NOT_STRICT_PROPERTY", "SUITE_DIR"]
+
+SUITE_DIR = Path(__file__).resolve().parent / "_suite"
+#: The fixture each role's suite test takes: ``receiver_case``.
+CASE_FIXTURE = "{role}_case"
+#: The user property a passing test carries when its SHOULD requirement was violated.
+NOT_STRICT_PROPERTY = "webhook-conformance-not-strict"
+_PROBE_SECONDS = 5.0
+
+# (option, dest, ini name or None, help, extra argparse attributes). The target and the
+# secret have no ini setting: the first switches the suite on, the second is a credential.
+_OPTIONS: tuple[tuple[str, str, str | None, str, dict[str, Any]], ...] = (
+    (TARGET_URL, "wc_target_url", None, "run the conformance suite against URL", {}),
+    (PROFILE, "wc_profile", "conformance_profile", "a bundled profile name or a .yaml path", {}),
+    (ROLE, "wc_role", "conformance_role", f"{', '.join(ROLES)} (default: receiver)", {}),
+    (SECRET, "wc_secret", None, f"the signing secret (default: ${SECRET_ENV})", {}),
+    (STRICT, "wc_strict", "conformance_strict", "fail on SHOULD violations too (as does "
+     "pytest's own --strict)", {"action": "store_true", "default": None}),
+    (TIMEOUT, "wc_timeout", "conformance_timeout", "per-attempt timeout in seconds "
+     "(default: the profile's)", {}),
+    (REPORT, "wc_report", "conformance_report", "write the JSON report to this file", {}),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _State:
+    config: SuiteConfig
+    report: Report
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+def _add(group: pytest.OptionGroup, name: str, **attrs: Any) -> None:
+    """Add ``--name`` with a ``--conformance-name`` alias; if another plugin already owns
+    the short name (pytest-timeout's ``--timeout``), only the alias is added."""
+    alias = "--conformance-" + name.removeprefix("--").removeprefix("conformance-")
+    try:
+        group.addoption(*dict.fromkeys([name, alias]), **attrs)
+    except (ValueError, argparse.ArgumentError):
+        group.addoption(alias, **attrs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("webhook-conformance", "webhook conformance suite")
+    for name, dest, ini, text, attrs in _OPTIONS:
+        _add(group, name, dest=dest, help=text, **attrs)
+        if ini is not None:
+            kind: Literal["bool", "string"] = "bool" if "action" in attrs else "string"
+            parser.addini(ini, f"default for {name}", type=kind)
+
+
+def _value(config: pytest.Config, dest: str, ini: str | None) -> Any:
+    given = config.getoption(dest)
+    return given if given is not None or ini is None else config.getini(ini)
+
+
+def _pytest_strict(config: pytest.Config) -> bool:
+    """pytest's own strict mode (``--strict``, ini ``strict``), which pytest 9 introduced."""
+    try:
+        return bool(config.getini("strict"))
+    except ValueError:  # pytest 8: no such setting
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: checks that take seconds (deselect: -m 'not slow')")
+    if not config.getoption("wc_target_url") or config.getoption("help", False):
+        return
+    raw = {dest.removeprefix("wc_"): _value(config, dest, ini) for _, dest, ini, _, _ in _OPTIONS}
+    raw["strict"] = bool(raw["strict"]) or _pytest_strict(config)
+    try:
+        suite = SuiteConfig.from_options(**raw)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not config.getoption("collectonly", False):
+        problem = probe(suite.target_url, min(suite.timeout, _PROBE_SECONDS))
+        if problem is not None:
+            raise pytest.UsageError(f"cannot reach the target {suite.target_url}: {problem}")
+    cases = cases_for(CHECKS, suite.profile, suite.role)
+    config.stash[_STATE] = _State(suite, Report.for_suite(suite, cases))
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        # No paths on the command line: run the bundled suite, not the local testpaths.
+        config.args = [str(SUITE_DIR)]
+        config.args_source = pytest.Config.ArgsSource.ARGS
+
+
+def _state(config: pytest.Config) -> _State | None:
+    return config.stash.get(_STATE, None)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the bundled suite, collect only the chosen role's module."""
+    state = _state(config)
+    if state is None or collection_path.parent != SUITE_DIR or collection_path.suffix != ".py":
+        return None
+    chosen = f"test_{state.config.role}.py"
+    return (collection_path.name.startswith("test_") and collection_path.name != chosen) or None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = _state(config)
+    return None if state is None else state.config.describe()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    for role in ROLES:
+        if CASE_FIXTURE.format(role=role) in metafunc.fixturenames:
+            metafunc.parametrize(CASE_FIXTURE.format(role=role), _params(metafunc.config, role))
+
+
+def _params(config: pytest.Config, role: str) -> list[Any]:
+    state = _state(config)
+    if state is None or state.config.role != role:
+        skip = pytest.mark.skip(reason=f"runs with {TARGET_URL} and {ROLE} {role}")
+        return [pytest.param(None, id="no-target", marks=skip)]
+    params = []
+    for case in cases_for(CHECKS, state.config.profile, role):
+        marks = [pytest.mark.skip(reason=case.skip_reason)] if case.skip_reason else []
+        if case.check is not None and case.check.slow:
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+def _require(config: pytest.Config) -> _State:
+    state = _state(config)
+    if state is None:
+        pytest.skip(f"needs {TARGET_URL}")
+    return state
+
+
+@pytest.fixture(scope="session")
+def conformance_config(pytestconfig: pytest.Config) -> SuiteConfig:
+    """The validated options of this run."""
+    return _require(pytestconfig).config
+
+
+@pytest.fixture(scope="session")
+def conformance_report(pytestconfig: pytest.Config) -> Report:
+    """The graded report the suite records its cases in."""
+    return _require(pytestconfig).report
+
+
+@pytest.fixture(scope="session")
+def conformance_target(conformance_config: SuiteConfig) -> Iterator[Target]:
+    """The system under test, with one HTTP client for the whole session."""
+    suite = conformance_config
+    with make_client(suite.timeout) as client:
+        yield Target(
+            url=suite.target_url,
+            profile=suite.profile,
+            secret=suite.secret,
+            timeout=suite.timeout,
+            client=client,
+        )
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:
+    """A passing test whose SHOULD requirement was violated shows as NOT-STRICT."""
+    flagged = any(name == NOT_STRICT_PROPERTY for name, _ in report.user_properties)
+    if report.when == "call" and report.passed and flagged:
+        return "not-strict", "N", ("NOT-STRICT", {"yellow": True})
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state is not None and state.config.report_path is not None:
+        state.report.write(state.config.report_path)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = _state(config)
+    if state is None:
+        return
+    suite = state.config
+    terminalreporter.section(f"webhook conformance: {suite.profile.name} {suite.role}")
+    for line, markup in state.report.styled_lines():
+        terminalreporter.write_line(line, **markup)
+    if suite.report_path is not None:
+        terminalreporter.write_line(f"report written to {suite.report_path}")

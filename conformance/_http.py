@@ -1,0 +1,279 @@
+"""Sending one delivery and telling what happened: the request sent, the answer (or why there
+was none), a ``curl`` command that replays it, and the failure message built from them.
+
+Lower-level exceptions stop here: every ``httpx.TransportError`` becomes an ``Exchange`` whose
+``error`` says in words what went wrong (``NO_ANSWER`` lists the kinds), so a check never sees
+an httpx exception and a report never shows a traceback for a refused connection.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from conformance._requirements import Requirement
+
+__all__ = [
+    "CURL_BODY_LIMIT",
+    "NO_ANSWER",
+    "Delivery",
+    "Exchange",
+    "NoAnswer",
+    "excerpt",
+    "format_failure",
+    "probe",
+    "render_curl",
+    "send",
+]
+
+NoAnswer = Literal["timeout", "connect", "reset", "protocol", "transport"]
+#: What each kind of missing answer means, in the words a failure message uses.
+NO_ANSWER: Mapping[NoAnswer, str] = {
+    "timeout": "no answer within the timeout",
+    "connect": "the connection could not be opened",
+    "reset": "the connection was closed or reset before an answer",
+    "protocol": "the answer was not valid HTTP",
+    "transport": "the request could not be sent",
+}
+#: Bodies larger than this are not written into a curl command line.
+CURL_BODY_LIMIT = 16 * 1024
+_EXCERPT = 300
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """A request as sent: header order and the body's bytes are kept exactly.
+
+    ``note`` says in words what makes this request special (``"signature truncated by 2
+    characters"``); failure messages print it.
+    """
+
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    method: str = "POST"
+    note: str = ""
+
+    @classmethod
+    def of(cls, url: str, headers: Mapping[str, str], body: bytes, *, note: str = "") -> Delivery:
+        return cls(url=url, headers=tuple(headers.items()), body=body, note=note)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exchange:
+    """One delivery and its outcome: a status and body, or ``error`` when no answer came."""
+
+    request: Delivery
+    status: int | None = None
+    reason: str = ""
+    body: bytes = b""
+    elapsed: float = 0.0
+    error: NoAnswer | None = None
+    error_detail: str = ""
+    response_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+    def status_class(self) -> int | None:
+        return None if self.status is None else self.status // 100
+
+    def describe(self) -> str:
+        """``200 OK`` / ``no answer within the timeout (ReadTimeout: timed out)``."""
+        if self.status is not None:
+            return f"{self.status} {self.reason}".rstrip()
+        assert self.error is not None
+        text = NO_ANSWER[self.error]
+        return f"{text} ({self.error_detail})" if self.error_detail else text
+
+
+def _kind(exc: httpx.TransportError) -> NoAnswer:
+    """The kind of missing answer an httpx transport error stands for."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect"
+    if isinstance(exc, httpx.NetworkError):  # read, write and close errors
+        return "reset"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        # h11 reports a server that closed the connection mid-request this way.
+        return "reset" if "disconnected" in str(exc).lower() else "protocol"
+    if isinstance(exc, httpx.ProtocolError):
+        return "protocol"
+    return "transport"
+
+
+def send(client: httpx.Client, delivery: Delivery, *, timeout: float) -> Exchange:
+    """Send ``delivery`` once (never following a redirect) and record what happened."""
+    started = time.monotonic()
+    try:
+        response = client.request(
+            delivery.method,
+            delivery.url,
+            headers=list(delivery.headers),
+            content=delivery.body,
+            timeout=timeout,
+            follow_redirects=False,
+        )
+    except httpx.TransportError as exc:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return Exchange(
+            request=delivery,
+            elapsed=time.monotonic() - started,
+            error=_kind(exc),
+            error_detail=detail,
+        )
+    return Exchange(
+        request=delivery,
+        status=response.status_code,
+        reason=response.reason_phrase,
+        body=response.content,
+        elapsed=time.monotonic() - started,
+        response_headers=tuple(response.headers.items()),
+    )
+
+
+def probe(url: str, timeout: float) -> str | None:
+    """Open (and close) a TCP connection to the URL's host and port: ``None`` when that
+    works, else the reason in words."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        return str(exc)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"no connection to {host}:{port} within {timeout:g} s"
+    except OSError as exc:
+        return f"{exc.strerror or exc} ({host}:{port})"
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+
+
+def excerpt(data: bytes, limit: int = _EXCERPT) -> str:
+    """The body as readable text: UTF-8 with escapes for anything else, cut at ``limit``."""
+    shown = data[:limit].decode("utf-8", errors="backslashreplace")
+    if len(data) > limit:
+        shown += f"… ({len(data)} bytes in all)"
+    return shown
+
+
+def _quote(text: str) -> str:
+    """Single-quote for a POSIX shell: only ``'`` needs care inside single quotes."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _printable(body: bytes) -> bool:
+    """Can the body go between single quotes on a command line, byte for byte?"""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch in "\n\t" or (ch >= " " and ch != "\x7f") for ch in text)
+
+
+def _printf_escape(body: bytes) -> str:
+    """A ``printf`` format that writes exactly ``body``: octal escapes outside printable
+    ASCII, ``%`` and ``\\`` doubled."""
+    out: list[str] = []
+    for byte in body:
+        char = chr(byte)
+        if char == "%":
+            out.append("%%")
+        elif char == "\\":
+            out.append("\\\\")
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return "".join(out)
+
+
+def render_curl(delivery: Delivery, *, body_limit: int = CURL_BODY_LIMIT) -> str:
+    """A shell command that sends the same request, byte for byte.
+
+    Printable UTF-8 bodies go in single quotes; others are piped in through ``printf`` with
+    octal escapes, so raw bytes survive. Bodies above ``body_limit`` are not inlined: the
+    command reads them from a file and says so.
+    """
+    lines = [f"curl -sS -i -X {delivery.method} {_quote(delivery.url)}"]
+    names = {name.lower() for name, _ in delivery.headers}
+    lines += [f"-H {_quote(f'{name}: {value}')}" for name, value in delivery.headers]
+    if "content-type" not in names:
+        lines.append("-H 'Content-Type:'")  # curl would otherwise add a form content type
+    prefix = ""
+    if len(delivery.body) > body_limit:
+        lines.append("--data-binary @body.bin")
+        prefix = (
+            f"# the body ({len(delivery.body)} bytes) is too large to show here;"
+            " save the exact bytes as body.bin first\n"
+        )
+    elif _printable(delivery.body):
+        lines.append(f"--data-binary {_quote(delivery.body.decode('utf-8'))}")
+    else:
+        prefix = f"printf {_quote(_printf_escape(delivery.body))} | "
+        lines.append("--data-binary @-")
+    return prefix + " \\\n  ".join(lines)
+
+
+def _indent(text: str, by: str = "  ") -> str:
+    return "\n".join(by + line if line else line for line in text.splitlines())
+
+
+def _headers(pairs: Iterable[tuple[str, str]]) -> str:
+    return "\n".join(f"{name}: {value}" for name, value in pairs)
+
+
+def format_failure(
+    *,
+    requirement: Requirement,
+    case_id: str,
+    headline: str,
+    expected: str,
+    exchange: Exchange | None,
+    detail: str = "",
+    replay_hint: str = "",
+) -> str:
+    """The message a failed check shows: the requirement, what was expected and observed,
+    the request sent, and a curl command that replays it."""
+    lines = [
+        f"{case_id}: {headline}",
+        f"Requirement {requirement.id} [{requirement.level}]: {requirement.text}",
+        f"Expected: {expected}",
+    ]
+    if exchange is not None:
+        received = exchange.describe()
+        if exchange.status is not None and exchange.status >= 500:
+            received += " (a server error)"
+        lines.append(f"Received: {received} after {exchange.elapsed:.2f} s")
+        if exchange.body:
+            lines.append(_indent(excerpt(exchange.body)))
+    if detail:
+        lines.append(detail)
+    if exchange is not None:
+        sent = exchange.request
+        lines.append(f"Sent: {sent.method} {sent.url}" + (f" ({sent.note})" if sent.note else ""))
+        if sent.headers:
+            lines.append(_indent(_headers(sent.headers)))
+        lines.append(f"  body ({len(sent.body)} bytes): {excerpt(sent.body)}")
+        lines.append("Reproduce:" + (f" ({replay_hint})" if replay_hint else ""))
+        lines.append(_indent(render_curl(sent)))
+    return "\n".join(lines)

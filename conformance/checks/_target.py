@@ -1,0 +1,134 @@
+"""The system under test as the checks see it: where to send, how to sign, how to judge.
+
+A ``Target`` builds deliveries exactly as a conforming sender would (every profile header,
+a fresh identity, the profile's signature), sends them, and turns an answer that breaks an
+expectation into a ``CheckFailure``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from conformance._http import Delivery, Exchange, send
+from conformance._profile import Profile
+from conformance._signing import Secret, TimestampLike, delivery_headers
+from conformance.checks._payloads import compact, fresh_example
+from conformance.checks._registry import CheckFailure
+
+__all__ = ["ACCEPTED", "REJECTED", "Target", "make_client"]
+
+ACCEPTED = "2xx (the delivery is acknowledged)"
+REJECTED = "4xx (the delivery is refused)"
+
+
+def make_client(timeout: float) -> httpx.Client:
+    """An HTTP client that never follows redirects (a 3xx is an answer, not a detour)."""
+    return httpx.Client(timeout=timeout, follow_redirects=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    url: str
+    profile: Profile
+    secret: str = field(repr=False)
+    timeout: float
+    client: httpx.Client = field(repr=False)
+    clock: Callable[[], float] = time.time
+
+    # -- building deliveries ----------------------------------------------------------------
+
+    @property
+    def first_event(self) -> str:
+        return self.profile.event_names[0]
+
+    def example(self, event: str | None = None, index: int = 0) -> Any:
+        """A valid payload of ``event`` (default: the first in the catalogue), fresh id."""
+        return fresh_example(self.profile, event or self.first_event, index)
+
+    def headers(
+        self,
+        body: bytes,
+        payload: object,
+        *,
+        secret: Secret | None = None,
+        timestamp: TimestampLike | None = None,
+    ) -> dict[str, str]:
+        """Every header a conforming sender sends with ``body``, signed now."""
+        return delivery_headers(
+            self.profile,
+            self.secret if secret is None else secret,
+            body,
+            payload,
+            timestamp=timestamp,
+            now=self.clock(),
+        )
+
+    def delivery(self, body: bytes, headers: Mapping[str, str], *, note: str = "") -> Delivery:
+        return Delivery.of(self.url, headers, body, note=note)
+
+    def signed(self, payload: object, *, body: bytes | None = None, note: str = "") -> Delivery:
+        """A correctly signed delivery of ``payload`` (serialized compactly unless ``body``)."""
+        raw = compact(payload) if body is None else body
+        return self.delivery(raw, self.headers(raw, payload), note=note)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, delivery: Delivery, *, fresh_connection: bool = False) -> Exchange:
+        """Send once; ``fresh_connection`` uses a connection of its own (for requests the
+        server may cut short, so the shared pool never holds a half-closed connection)."""
+        if not fresh_connection:
+            return send(self.client, delivery, timeout=self.timeout)
+        with make_client(self.timeout) as own:
+            return send(own, delivery, timeout=self.timeout)
+
+    @property
+    def replay_hint(self) -> str:
+        spec = self.profile.signature.timestamp
+        if spec is None:
+            return ""
+        return (
+            f"the signed {spec.header} is only fresh for {spec.tolerance_seconds} s; "
+            "re-sign with 'webhook-conformance sign' to replay later"
+        )
+
+    # -- judging ---------------------------------------------------------------------------
+
+    def accepted(self, exchange: Exchange, *, what: str = "") -> None:
+        """Raise unless the answer is 2xx."""
+        if exchange.status is not None and exchange.status // 100 == 2:
+            return
+        raise CheckFailure(_headline(what, "2xx", exchange), expected=ACCEPTED, exchange=exchange)
+
+    def rejected(self, exchange: Exchange, *, what: str = "", refusal_ok: bool = False) -> None:
+        """Raise unless the answer is 4xx (or, with ``refusal_ok``, the server cut the
+        connection while the request was being sent)."""
+        if exchange.status is not None and exchange.status // 100 == 4:
+            return
+        if refusal_ok and exchange.error == "reset":
+            return
+        raise CheckFailure(_headline(what, "4xx", exchange), expected=REJECTED, exchange=exchange)
+
+    def status(self, exchange: Exchange, expected: int, *, what: str = "") -> None:
+        """Raise unless the answer has exactly ``expected`` status."""
+        if exchange.status == expected:
+            return
+        raise CheckFailure(
+            _headline(what, str(expected), exchange),
+            expected=f"{expected}",
+            exchange=exchange,
+        )
+
+
+def _headline(what: str, wanted: str, exchange: Exchange) -> str:
+    got = exchange.describe()
+    if exchange.status is not None and exchange.status >= 500:
+        got += " (a server error)"
+    elif exchange.status is not None and exchange.status // 100 == 2 and wanted != "2xx":
+        got += " (accepted)"
+    lead = f"{what}: " if what else ""
+    return f"{lead}expected {wanted}, got {got}"

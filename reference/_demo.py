@@ -1,0 +1,136 @@
+"""``webhook-conformance demo``: the reference receiver judged by the conformance suite.
+
+For each profile (default: every bundled one) the reference receiver starts on loopback
+with a random secret and a throwaway SQLite file, the receiver-role suite runs against it
+in-process through the pytest plugin, and the per-profile reports are combined into one
+JSON file. The exit code is 0 when every MUST requirement passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import Profile, list_profiles, load_profile
+from reference._serving import serve_in_thread
+from reference.receiver import create_app
+
+__all__ = ["DEFAULT_REPORT", "register_demo", "run_demo"]
+
+DEFAULT_REPORT = "conformance-report.json"
+_OUTCOMES = ("passed", "failed", "not-strict", "skipped")
+
+
+def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``demo`` to the CLI's subcommands."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the conformance suite against the reference receiver",
+        description=" ".join((__doc__ or "").split("\n\n")[1].split()),
+    )
+    parser.add_argument(
+        "-p",
+        "--profile",
+        action="append",
+        metavar="PROFILE",
+        help="a profile name or .yaml path; repeatable (default: every bundled profile)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=Path(DEFAULT_REPORT),
+        metavar="FILE",
+        help="the combined JSON report (default: %(default)s)",
+    )
+    parser.add_argument("--fast", action="store_true", help="skip slow checks (-m 'not slow')")
+    parser.set_defaults(func=run_demo, hint=f"try '{parser.prog} --help'")
+
+
+def _secret(profile: Profile) -> str:
+    """A random secret in the form the profile's key derivation takes."""
+    key = profile.signature.key
+    if key.encoding == "base64":
+        return key.strip_prefix + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+    return "whsec_" + secrets.token_urlsafe(24)
+
+
+def _run_suite(name: str, profile: Profile, workdir: Path, report: Path, *, fast: bool) -> int:
+    """Serve the reference for ``profile`` and run the suite against it; pytest's exit code."""
+    secret = _secret(profile)
+    app = create_app(profile, secret, db_path=workdir / f"{profile.name}.sqlite3")
+    ini = workdir / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")  # ignore the caller's pytest settings
+    with serve_in_thread(app) as base:
+        argv = [
+            "-c",
+            str(ini),
+            "--rootdir",
+            str(workdir),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--target-url",
+            f"{base}/webhook",
+            "--profile",
+            name,
+            "--role",
+            "receiver",
+            "--secret",
+            secret,
+            "--conformance-report",
+            str(report),
+        ]
+        if fast:
+            argv += ["-m", "not slow"]
+        if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+            argv += ["-p", "conformance.plugin"]
+        return int(pytest.main(argv))
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo for the chosen profiles and write the combined report."""
+    names: list[str] = args.profile or list(list_profiles())
+    profiles = [(name, load_profile(name)) for name in names]  # a bad name fails before any run
+    reports: list[dict[str, Any]] = []
+    broken: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="webhook-conformance-demo-") as tmp:
+        for name, profile in profiles:
+            workdir = Path(tmp) / profile.name
+            workdir.mkdir()
+            path = workdir / "report.json"
+            code = _run_suite(name, profile, workdir, path, fast=args.fast)
+            if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not path.exists():
+                broken.append(f"{profile.name} (pytest exit code {code})")
+                continue
+            reports.append(json.loads(path.read_text(encoding="utf-8")))
+    summary = {o: sum(r["summary"][o] for r in reports) for o in _OUTCOMES}
+    conformant = not broken and summary["failed"] == 0
+    combined = {"conformant": conformant, "summary": summary, "profiles": reports}
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    _print_summary(reports, broken, args.report, conformant)
+    return 0 if conformant else 1
+
+
+def _print_summary(
+    reports: list[dict[str, Any]], broken: list[str], path: Path, conformant: bool
+) -> None:
+    # pytest has printed each profile's per-requirement results; this is the roll-up.
+    print("\nwebhook-conformance demo: the reference receiver, per profile")
+    width = max((len(r["profile"]) for r in reports), default=0)
+    for report in reports:
+        counts = ", ".join(f"{report['summary'][o]} {o}" for o in _OUTCOMES)
+        print(f"  {report['profile']:<{width}}  {counts}")
+    for line in broken:
+        print(f"  {line}: the suite did not run to the end", file=sys.stderr)
+    verdict = "every MUST requirement passes" if conformant else "some MUST requirement fails"
+    print(f"report written to {path}; {verdict}")

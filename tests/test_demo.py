@@ -1,0 +1,61 @@
+"""``webhook-conformance demo``: the reference receiver judged by the suite, in a subprocess
+so the demo's own pytest run is independent of this one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_one_profile_fast(tmp_path: Path) -> None:
+    """The demo runs the fast suite for one profile, exits 0 and writes the combined report."""
+    report = tmp_path / "out" / "report.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conformance._cli",
+            "demo",
+            "--profile",
+            "zupertry",
+            "--fast",
+            "--report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert set(data) == {"conformant", "summary", "profiles"}
+    assert data["conformant"] is True
+    [profile] = data["profiles"]
+    assert (profile["profile"], profile["role"], profile["strict"]) == (
+        "zupertry",
+        "receiver",
+        False,
+    )
+    assert data["summary"] == profile["summary"]
+    assert profile["summary"]["failed"] == 0
+    assert "passed   zupertry.receiver.raw-body: 4 cases passed" in done.stdout
+    assert done.stdout.rstrip().endswith(
+        f"report written to {report}; every MUST requirement passes"
+    )
+
+
+def test_demo_unknown_profile(tmp_path: Path) -> None:
+    """An unknown profile is a one-line error before any server starts."""
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance._cli", "demo", "--profile", "nope"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("webhook-conformance: error: unknown profile 'nope'")
+    assert not (tmp_path / "conformance-report.json").exists()

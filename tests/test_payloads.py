@@ -1,0 +1,94 @@
+"""Payloads the checks send (``conformance.checks._payloads``): generated from the schemas,
+valid, reproducible, and freshly identified."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conformance import list_profiles, load_profile, validate_payload
+from conformance.checks import _payloads as payloads
+
+EVENTS = [
+    pytest.param(load_profile(name), event, id=f"{name}-{event}")
+    for name in list_profiles()
+    for event in load_profile(name).event_names
+]
+PROFILES = [pytest.param(load_profile(name), id=name) for name in list_profiles()]
+
+
+@pytest.mark.parametrize(("profile", "event"), EVENTS)
+def test_examples_are_valid(profile, event) -> None:
+    """Every generated example validates against the event's schema."""
+    found = payloads.examples(profile, event)
+    assert len(found) == payloads.EXAMPLES_PER_EVENT
+    for example in found:
+        validate_payload(profile, example, event)
+
+
+_GENERATE = """
+import json
+import subprocess
+import sys
+from conformance import list_profiles, load_profile
+from conformance.checks._payloads import examples
+profiles = [load_profile(name) for name in list_profiles()]
+print(json.dumps([examples(p, e) for p in profiles for e in p.event_names]))
+"""
+
+
+def test_examples_are_reproducible() -> None:
+    """Two runs generate the same examples. (Hypothesis also draws constants from the local
+    modules a process has loaded, so the same invocation reproduces, a different one may
+    not.)"""
+    runs = [
+        subprocess.run([sys.executable, "-c", _GENERATE], capture_output=True, check=True).stdout
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize(("profile", "event"), EVENTS)
+def test_fresh_examples_differ_and_stay_valid(profile, event) -> None:
+    """Two fresh copies of one example differ in their idempotency key and both validate."""
+    first, second = (payloads.fresh_example(profile, event) for _ in range(2))
+    validate_payload(profile, first, event)
+    validate_payload(profile, second, event)
+    a, b = payloads.compact(first), payloads.compact(second)
+    assert profile.idempotency_value(a, first) != profile.idempotency_value(b, second)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_padded_to_the_exact_size(profile) -> None:
+    """A padded body has exactly the size asked for and is still a valid payload."""
+    size = profile.limits.payload_bytes
+    event, payload, body = payloads.padded(profile, size)
+    assert len(body) == size
+    assert json.loads(body) == payload
+    validate_payload(profile, payload, event)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_tampered_differs_in_one_byte(profile) -> None:
+    """The tampered body is JSON and differs from the original in exactly one byte."""
+    event = profile.event_names[0]
+    payload = payloads.fresh_example(profile, event)
+    original = payloads.compact(payload)
+    changed = payloads.tampered(profile, event, payload)
+    assert changed is not None
+    json.loads(changed)
+    assert len(changed) == len(original)
+    assert sum(x != y for x, y in zip(changed, original, strict=True)) == 1
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_with_text_adds_non_ascii(profile) -> None:
+    """Some string of the first event takes the non-ASCII text and the payload stays valid."""
+    event = profile.event_names[0]
+    changed = payloads.with_text(profile, event, payloads.fresh_example(profile, event))
+    assert changed is not None
+    assert payloads.NON_ASCII in json.dumps(changed, ensure_ascii=False)
+    validate_payload(profile, changed, event)
