@@ -44,7 +44,7 @@ SECRET = "--secret"
 STRICT = "--conformance-strict"
 TIMEOUT = "--timeout"
 REPORT = "--conformance-report"
-SECRET_ENV = "WEBHOOK_CONFORMANCE_SECRET"
+SECRET_ENV = "WEBHOOK_SECRET"
 
 Role = Literal["receiver", "sender", "management"]
 ROLES: tuple[Role, ...] = ("receiver", "sender", "management")

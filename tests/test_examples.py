@@ -1,6 +1,6 @@
 """The seed documents' own JSON examples validate, and broken copies of them do not.
 
-Examples live in ``tests/data/examples`` with a manifest naming, for each, the event or schema
+Examples live in ``spec/examples`` with a manifest naming, for each, the event or schema
 it is an instance of. Broken copies are generated from each example by walking its schema: a
 required field removed, a value of the wrong type, an id with the wrong prefix.
 """
@@ -22,7 +22,7 @@ from jsonschema.exceptions import ValidationError
 from conformance import iter_payload_errors, load_profile, payload_schema, validate_payload
 from conformance._schemas import BASE_URI, json_path, resolved_schema, schema_validator
 
-EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "spec" / "examples"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SEEDS = SHARED / "seeds"
 VECTORS = SHARED / "vectors"
@@ -386,3 +386,28 @@ def test_ztrace_create_request_unknown_key_message() -> None:
     assert _schema_messages("ztrace", "ztrace/management/create-request.json", body) == [
         "$: Additional properties are not allowed ('signing_secret' was unexpected)"
     ]
+
+
+# The bundle the receiver suite sends
+
+
+def test_document_examples_are_loaded_per_event() -> None:
+    """The library hands the suite each profile's payload examples, byte for byte."""
+    from conformance import load_profile
+    from conformance._examples import document_examples
+
+    zupertry = load_profile("zupertry")
+    by_event = {e.event: e for e in document_examples(zupertry) if e.event}
+    assert set(by_event) == {"job.completed", "job.failed"}
+    assert by_event["job.failed"].body == (EXAMPLES / "zupertry" / "job-failed.json").read_bytes()
+    goals = document_examples(load_profile("zta"), event="goal")
+    assert [e.file for e in goals] == ["zta/goal.json"]
+
+
+def test_profiles_outside_spec_have_no_examples() -> None:
+    """A profile file with no examples/ folder beside it simply has none."""
+    from conformance import load_profile
+    from conformance._examples import document_examples
+
+    source = Path(__file__).resolve().parent / "profiles" / "github.yaml"
+    assert document_examples(load_profile(source)) == ()

@@ -44,6 +44,8 @@ def test_wheel_contains_the_contract(wheel: Path) -> None:
         "conformance/_bundled/spec/profiles/zaits.yaml",
         "conformance/_bundled/schemas/profile.schema.json",
         "conformance/_bundled/schemas/zaits/envelope.json",
+        "conformance/_bundled/spec/examples/manifest.yaml",
+        "conformance/_bundled/spec/examples/zaits/document-signed.json",
         "conformance/py.typed",
         "reference/py.typed",
     ]:

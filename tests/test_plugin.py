@@ -103,7 +103,7 @@ def test_inert_without_target_url(pytester: pytest.Pytester) -> None:
         ),
         pytest.param(
             ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits"],
-            "ERROR: --secret (or $WEBHOOK_CONFORMANCE_SECRET) is required with --target-url",
+            "ERROR: --secret (or $WEBHOOK_SECRET) is required with --target-url",
             id="missing-secret",
         ),
         pytest.param(
@@ -126,7 +126,7 @@ def test_usage_errors(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, argv: list[str], message: str
 ) -> None:
     """A missing or invalid option is one line on stderr, no traceback, exit code 4."""
-    monkeypatch.delenv("WEBHOOK_CONFORMANCE_SECRET", raising=False)
+    monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
     result = pytester.runpytest(*argv)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
@@ -138,8 +138,8 @@ def test_usage_errors(
 def test_secret_from_environment(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
-    """WEBHOOK_CONFORMANCE_SECRET stands in for --secret."""
-    monkeypatch.setenv("WEBHOOK_CONFORMANCE_SECRET", SECRET)
+    """WEBHOOK_SECRET stands in for --secret."""
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     result = pytester.runpytest("--target-url", url, "--profile", "zaits", "-k", "idempotent")
     result.assert_outcomes(passed=1, deselected=len(cases_for(CHECKS, ZAITS, "receiver")) - 1)
 

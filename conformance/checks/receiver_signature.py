@@ -7,6 +7,7 @@ import json
 import secrets
 from typing import Any
 
+from conformance._examples import document_examples
 from conformance._profile import Profile
 from conformance.checks._payloads import EXAMPLES_PER_EVENT, compact, examples, with_text
 from conformance.checks._payloads import tampered as changed_byte
@@ -25,7 +26,8 @@ def _events(profile: Profile) -> tuple[str, ...]:
 
 @CHECKS.register("receiver.accepts-valid", cases=_events)
 def accepts_valid(target: Target, case: str | None) -> None:
-    """Generated payloads of the event (the minimal one first), each correctly signed."""
+    """Generated payloads of the event (the minimal one first), then the provider document's
+    own examples of it sent byte for byte as printed, each correctly signed."""
     assert case is not None
     count = min(EXAMPLES_PER_EVENT, len(examples(target.profile, case)))
     for index in range(count):
@@ -33,6 +35,10 @@ def accepts_valid(target: Target, case: str | None) -> None:
         what = f"example {index + 1} of {count}"
         note = f"generated {case} example {index + 1} of {count}"
         target.accepted(target.send(target.signed(payload, note=note)), what=what)
+    for example in document_examples(target.profile, event=case):
+        note = f"the example of {example.document} ({example.quote!r}), as printed"
+        delivery = target.signed(json.loads(example.body), body=example.body, note=note)
+        target.accepted(target.send(delivery), what=f"document example {example.file}")
 
 
 @CHECKS.register(
