@@ -75,9 +75,14 @@ def _run_suite(name: str, profile: Profile, workdir: Path, report: Path, *, fast
             str(ini),
             "--rootdir",
             str(workdir),
-            "-q",
+            "-qq",
+            "--no-header",
             "-p",
             "no:cacheprovider",
+            # The demo process imported anyio (through the server) before pytest started, so
+            # pytest cannot rewrite asserts in anyio's plugin; that is harmless here.
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
             "--target-url",
             f"{base}/webhook",
             "--profile",
