@@ -1,0 +1,72 @@
+"""``webhook-conformance serve receiver``: run the reference receiver under uvicorn.
+
+The CLI in ``conformance`` finds this through the ``webhook_conformance.commands`` entry-point
+group, so the contract library never imports the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from conformance import ConformanceError
+
+__all__ = ["register_serve"]
+
+SECRET_ENV = "WEBHOOK_SECRET"
+DEFAULT_DB = "./webhook-receiver.sqlite3"
+
+
+def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``serve receiver`` to the CLI's subcommands."""
+    serve = subparsers.add_parser("serve", help="run a reference implementation")
+    targets = serve.add_subparsers(dest="serve_target", metavar="TARGET", required=True)
+    receiver = targets.add_parser(
+        "receiver",
+        help="the reference webhook receiver",
+        description="Receive one profile's webhook deliveries: verify, deduplicate, store.",
+    )
+    receiver.add_argument("--profile", required=True, help="profile name or path to a .yaml")
+    receiver.add_argument(
+        "--secret",
+        default=None,
+        help=f"the signing secret (default: the {SECRET_ENV} environment variable)",
+    )
+    receiver.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    receiver.add_argument(
+        "--port", type=int, default=8000, help="port to bind (default: %(default)s)"
+    )
+    receiver.add_argument("--path", default="/webhook", help="delivery path (default: %(default)s)")
+    receiver.add_argument("--db", default=DEFAULT_DB, help="SQLite file (default: %(default)s)")
+    receiver.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="timestamp tolerance (default: the profile's)",
+    )
+    receiver.set_defaults(func=_serve_receiver)
+
+
+def _serve_receiver(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reference.receiver import create_app
+
+    secret = args.secret or os.environ.get(SECRET_ENV, "")
+    if not secret:
+        print(f"error: give --secret or set {SECRET_ENV}", file=sys.stderr)
+        return 2
+    try:
+        app = create_app(
+            args.profile, secret, db_path=args.db, tolerance=args.tolerance, path=args.path
+        )
+    except (ConformanceError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, ws="none")
+    return 0
