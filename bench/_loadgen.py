@@ -63,7 +63,9 @@ async def _worker(
         writer.close()
 
 
-async def run(host: str, port: int, requests: list[bytes], connections: int, duration: float) -> dict[str, object]:
+async def run(
+    host: str, port: int, requests: list[bytes], connections: int, duration: float
+) -> dict[str, object]:
     queue = list(reversed(requests))
     latencies: list[float] = []
     statuses: dict[int, int] = {}

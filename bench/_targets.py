@@ -77,7 +77,16 @@ def running(name: str, profile: str, secret: str, db: Path) -> Iterator[int]:
     if name == "flask":
         command = flask_command(profile, secret, port)
     else:
-        command = [sys.executable, "-m", "bench._targets", name, str(port), profile, secret, str(db)]
+        command = [
+            sys.executable,
+            "-m",
+            "bench._targets",
+            name,
+            str(port),
+            profile,
+            secret,
+            str(db),
+        ]
     process = subprocess.Popen(command, cwd=ROOT)
     try:
         wait_for_port(port)

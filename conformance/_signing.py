@@ -14,9 +14,10 @@ import hmac
 import re
 import secrets as _secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from conformance._errors import (
     ConformanceError,
@@ -30,6 +31,7 @@ from conformance._errors import (
 from conformance._profile import Profile, SignatureScheme, TimestampSpec, resolve_pointer
 
 __all__ = [
+    "HeaderSource",
     "InvalidSecret",
     "Verification",
     "Verifier",
@@ -43,6 +45,15 @@ __all__ = [
 ]
 
 Secret = str | bytes
+
+
+class HeaderSource(Protocol):
+    """Anything with ``items()`` of name/value pairs: a dict, Starlette's or werkzeug's
+    ``Headers``, httpx's. Names match case-insensitively; for a repeated name the last wins."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
 TimestampLike = int | float | datetime | str
 _HEX = re.compile(r"[0-9a-f]+")
 _UNIX = re.compile(r"-?[0-9]{1,12}")
@@ -242,7 +253,7 @@ def verify(
     profile: Profile,
     secret: Secret,
     body: bytes,
-    headers: Mapping[str, str],
+    headers: HeaderSource,
     *,
     now: float | None = None,
     tolerance: float | None = None,
@@ -304,7 +315,7 @@ class Verifier:
     tolerance: float | None = None
     clock: Callable[[], float] = time.time
 
-    def __call__(self, body: bytes, headers: Mapping[str, str]) -> Verification:
+    def __call__(self, body: bytes, headers: HeaderSource) -> Verification:
         return verify(
             self.profile, self.secret, body, headers, now=self.clock(), tolerance=self.tolerance
         )

@@ -24,7 +24,7 @@ from conformance._schemas import BASE_URI, json_path, resolved_schema, schema_va
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 SCHEMAS = schemas_dir()
-MANIFEST = Path(__file__).resolve().parent / "data" / "examples" / "manifest.yaml"
+MANIFEST = Path(__file__).resolve().parents[1] / "spec" / "examples" / "manifest.yaml"
 # The meta-schemas validate spec/ files, not deliveries; they are checked for form only.
 META_SCHEMAS = {"profile.schema.json", "requirements.schema.json"}
 ALL_FILES = sorted(p.relative_to(SCHEMAS).as_posix() for p in SCHEMAS.rglob("*.json"))

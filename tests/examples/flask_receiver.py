@@ -21,7 +21,7 @@ def create_app(secret: str) -> Flask:
     def zaits_webhook() -> ResponseReturnValue:
         body = request.get_data()  # the raw bytes: verify these, never re-serialized JSON
         try:
-            verify(body, dict(request.headers))
+            verify(body, request.headers)
         except VerificationError as exc:  # names the header: missing, malformed, mismatch
             return jsonify(error=exc.reason, header=exc.header), 401
         try:
