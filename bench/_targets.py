@@ -1,6 +1,8 @@
 """Servers under benchmark, each started in its own process on a free loopback port.
 
-``python -m bench._targets NAME PORT PROFILE SECRET DB`` serves one target:
+``python -m bench._targets NAME PORT PROFILE SECRET DB STACK`` serves one target, where STACK
+is ``plain`` (uvicorn as this project depends on it: h11 and asyncio) or ``standard`` (what
+``uvicorn[standard]`` adds: httptools and uvloop):
 
 - ``bare``: an ASGI app that answers 200 without doing any work, under uvicorn exactly as the
   reference is served (the ceiling of the stack);
@@ -21,6 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 UVICORN_OPTIONS = {"access_log": False, "log_level": "warning", "ws": "none", "lifespan": "on"}
+STACKS = {
+    "plain": {"http": "h11", "loop": "asyncio"},
+    "standard": {"http": "httptools", "loop": "uvloop"},
+}
 
 
 async def bare_app(scope: dict[str, object], receive: object, send: object) -> None:
@@ -71,22 +77,14 @@ def flask_command(profile: str, secret: str, port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def running(name: str, profile: str, secret: str, db: Path) -> Iterator[int]:
+def running(name: str, profile: str, secret: str, db: Path, stack: str = "plain") -> Iterator[int]:
     """Start a target in its own process; yield its port; stop it."""
     port = free_port()
     if name == "flask":
         command = flask_command(profile, secret, port)
     else:
-        command = [
-            sys.executable,
-            "-m",
-            "bench._targets",
-            name,
-            str(port),
-            profile,
-            secret,
-            str(db),
-        ]
+        command = [sys.executable, "-m", "bench._targets", name, str(port), profile, secret,
+                   str(db), stack]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT)
     try:
         wait_for_port(port)
@@ -103,14 +101,15 @@ def running(name: str, profile: str, secret: str, db: Path) -> Iterator[int]:
 def main(argv: list[str]) -> None:
     import uvicorn
 
-    name, port, profile, secret, db = argv
+    name, port, profile, secret, db, stack = argv
     if name == "bare":
         app: object = bare_app
     else:
         from reference import create_app
 
         app = create_app(profile, secret, db_path=db)
-    uvicorn.run(app, host="127.0.0.1", port=int(port), **UVICORN_OPTIONS)  # type: ignore[arg-type]
+    options = {**UVICORN_OPTIONS, **STACKS[stack]}
+    uvicorn.run(app, host="127.0.0.1", port=int(port), **options)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

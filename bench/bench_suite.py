@@ -57,7 +57,9 @@ def main() -> int:
         for profile in list_profiles():
             times = []
             for _ in range(args.rounds):
-                with running("reference", profile, SECRET, work / f"{profile}.sqlite3") as port:
+                with running(
+                    "reference", profile, SECRET, work / f"{profile}.sqlite3", "plain"
+                ) as port:
                     command = [
                         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         f"--target-url=http://127.0.0.1:{port}/webhook", f"--profile={profile}",
