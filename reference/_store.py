@@ -298,11 +298,11 @@ class EventStore:
         return future.result(timeout)  # type: ignore[return-value]
 
     def _flush_adds(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Send the inserts of one event-loop iteration to the writer as one job.
+        """Commit the inserts of one event-loop iteration in one transaction: right here on
+        the loop (NORMAL), or as one job for the writer thread (FULL).
 
-        Deliveries that reach the store in the same iteration cross to the writer thread
-        once, not once each. Nothing waits for more to come: this runs on the very next
-        iteration, and each caller still resumes only after the commit.
+        Nothing waits for more to come: this runs on the very next iteration, and each caller
+        resumes only after the commit of its own row.
         """
         waiting = self._adds.pop(loop, [])
         rows = [row for row, _ in waiting]
