@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-__all__ = ["HERE", "NODE", "SAMPLES", "Sample"]
+__all__ = ["HERE", "NODE", "SAMPLES", "Sample", "serve_wsgi"]
 
 HERE = Path(__file__).parent
 NODE = shutil.which("node")
@@ -57,7 +57,13 @@ def _serve_flask(source: Path, secret: str) -> Iterator[str]:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    app = module.create_app(secret)
+    with serve_wsgi(module.create_app(secret)) as base:
+        yield base
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Serve a WSGI app with werkzeug on a free loopback port, quietly; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
