@@ -182,21 +182,27 @@ def _quote(text: str) -> str:
 
 
 def _printable(body: bytes) -> bool:
-    """Can the body go between single quotes on a command line, byte for byte?"""
+    """Can the body go between single quotes on one command line, byte for byte?"""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return all(ch in "\n\t" or (ch >= " " and ch != "\x7f") for ch in text)
+    return all(ch >= " " and ch != "\x7f" for ch in text)
+
+
+_PRINTF_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def _printf_escape(body: bytes) -> str:
-    """A ``printf`` format that writes exactly ``body``: octal escapes outside printable
-    ASCII, ``%`` and ``\\`` doubled."""
+    """A ``printf`` format that writes exactly ``body``: ``\\n``, ``\\t`` and ``\\r`` for
+    line breaks and tabs, octal escapes for other bytes outside printable ASCII, ``%`` and
+    ``\\`` doubled."""
     out: list[str] = []
     for byte in body:
         char = chr(byte)
-        if char == "%":
+        if char in _PRINTF_NAMED:
+            out.append(_PRINTF_NAMED[char])
+        elif char == "%":
             out.append("%%")
         elif char == "\\":
             out.append("\\\\")
@@ -210,9 +216,10 @@ def _printf_escape(body: bytes) -> str:
 def render_curl(delivery: Delivery, *, body_limit: int = CURL_BODY_LIMIT) -> str:
     """A shell command that sends the same request, byte for byte.
 
-    Printable UTF-8 bodies go in single quotes; others are piped in through ``printf`` with
-    octal escapes, so raw bytes survive. Bodies above ``body_limit`` are not inlined: the
-    command reads them from a file and says so.
+    A one-line printable UTF-8 body goes in single quotes; any other is piped in through
+    ``printf`` with escapes, so raw bytes survive, and so does the command when it is shown
+    indented (a line break inside quotes would carry the indentation into the body). Bodies
+    above ``body_limit`` are not inlined: the command reads them from a file and says so.
     """
     lines = [f"curl -sS -i -X {delivery.method} {_quote(delivery.url)}"]
     names = {name.lower() for name, _ in delivery.headers}

@@ -201,10 +201,18 @@ def test_curl_for_a_large_body() -> None:
     [b'{"a":"Zo\xc3\xab"}', b"line1\nline2\ttab", b"a\x00b\xff%s\\n'\"$x`", bytes(range(256))],
     ids=["utf8", "newline-tab", "specials", "all-bytes"],
 )
-def test_curl_reproduces_the_bytes(tmp_path: Path, body: bytes) -> None:
+@pytest.mark.parametrize("shown", ["alone", "in-failure-message"])
+def test_curl_reproduces_the_bytes(tmp_path: Path, body: bytes, shown: str) -> None:
     """The shell receives exactly the body's bytes (curl's data argument replaced by a
-    stand-in that writes them out)."""
+    stand-in that writes them out), also when the command is pasted as the failure message
+    shows it, indented."""
     command = render_curl(_delivery(body))
+    if shown == "in-failure-message":
+        exchange = Exchange(request=_delivery(body), status=500, reason="", body=b"", elapsed=0)
+        message = format_failure(
+            requirement=MUST, case_id="c", headline="h", expected="2xx", exchange=exchange
+        )
+        command = message.split("Reproduce:\n", 1)[1]
     fake = tmp_path / "curl"
     fake.write_text(
         "#!/bin/sh\nwhile [ $# -gt 0 ]; do\n"
