@@ -78,7 +78,10 @@ def derive_key(scheme: SignatureScheme, secret: Secret) -> bytes:
     if isinstance(secret, bytes):
         return secret
     if scheme.key.encoding == "utf-8":
-        return secret.encode("utf-8")
+        try:
+            return secret.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidSecret("the secret is not valid Unicode text (a lone surrogate)") from exc
     text = secret.removeprefix(scheme.key.strip_prefix)
     try:
         return base64.b64decode(text, validate=True)
@@ -91,8 +94,8 @@ def derive_key(scheme: SignatureScheme, secret: Secret) -> bytes:
 def format_timestamp(spec: TimestampSpec, value: TimestampLike) -> str:
     """The header text for a timestamp. A string is taken verbatim, but must be one line."""
     if isinstance(value, str):
-        if any(ch in value for ch in "\r\n\0"):
-            raise ConformanceError(f"timestamp {value!r} must not contain line breaks or NUL")
+        if any(ch in value for ch in "\r\n\0") or not value.isprintable():
+            raise ConformanceError(f"timestamp {value!r} must be printable text on one line")
         return value
     seconds = value.timestamp() if isinstance(value, datetime) else float(value)
     if spec.emit == "iso8601":
@@ -111,11 +114,10 @@ def parse_timestamp(spec: TimestampSpec, text: str) -> datetime:
     if spec.format != "unix":
         try:
             parsed = datetime.fromisoformat(stripped.upper())
-        except ValueError:
-            pass
-        else:
             if parsed.tzinfo is not None and "T" in stripped.upper():
                 return parsed.astimezone(UTC)
+        except (OverflowError, ValueError):  # unparsable, or out of range once in UTC
+            pass
     expected = {
         "unix": "Unix seconds",
         "iso8601": "an ISO 8601 date-time with a UTC offset",
@@ -132,8 +134,20 @@ def _signed_content(scheme: SignatureScheme, body: bytes, values: Mapping[str, s
         elif part == "body":
             out += body
         else:
-            out += values[part].encode("utf-8")
+            out += _header_bytes(scheme, part, values[part])
     return bytes(out)
+
+
+def _header_bytes(scheme: SignatureScheme, part: str, text: str) -> bytes:
+    """The UTF-8 bytes of a signed header's text; text that has none is malformed."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        if part == "timestamp" and scheme.timestamp is not None:
+            raise MalformedTimestamp(scheme.timestamp.header, "not valid Unicode text") from exc
+        raise MalformedSignature(
+            scheme.id_header or scheme.header, "not valid Unicode text"
+        ) from exc
 
 
 def compute_signature(
@@ -292,11 +306,13 @@ def verify(
         limit = float(scheme.timestamp.tolerance_seconds if tolerance is None else tolerance)
         current = time.time() if now is None else now
         skew = current - moment.timestamp()
-        if skew > limit:
+        # Written to fail closed: a NaN clock or tolerance makes both comparisons false, and
+        # must not switch replay protection off.
+        if not skew <= limit:
             raise StaleTimestamp(
                 scheme.timestamp.header, skew_seconds=skew, tolerance_seconds=limit
             )
-        if skew < -limit:
+        if not skew >= -limit:
             raise FutureTimestamp(
                 scheme.timestamp.header, skew_seconds=skew, tolerance_seconds=limit
             )

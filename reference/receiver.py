@@ -261,6 +261,9 @@ class WebhookEndpoint:
         if not isinstance(event_type, str):
             raise _Rejection(400, "malformed body", f"the event type at {pointer} is not a string")
         key = self.profile.idempotency_value(body, payload) or hashlib.sha256(body).hexdigest()
+        if _has_surrogates(event_type + key):
+            # A \ud800 escape is valid JSON but not storable text.
+            raise _Rejection(400, "malformed body", "the event type or id has a lone surrogate")
         new = await self.store.add(
             key=key,
             event_type=event_type,
@@ -295,13 +298,23 @@ class WebhookEndpoint:
         return _Rejection(413, "payload too large", f"the body is larger than {self._limit} bytes")
 
 
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class _Disconnected(Exception):
     """The sender went away before the body arrived; there is nobody to answer."""
 
 
 def _parse(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object. JSON is UTF-8 (RFC 8259): the bytes are decoded strictly
+    first, since ``json.loads(bytes)`` would also take UTF-16, a BOM, or encoded surrogates."""
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         detail = f"invalid UTF-8 at byte {exc.start}"
     except RecursionError:

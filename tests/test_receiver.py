@@ -316,6 +316,12 @@ MALFORMED = {
     "nan": (b'{"a": NaN}', "the body is not JSON (NaN is not valid JSON)"),
     "empty": (b"", "the body is not JSON (Expecting value"),
     "deep": (b"[" * 100_000 + b"]" * 100_000, "the body is not JSON (nested too deeply)"),
+    "utf16": ('{"a": 1}'.encode("utf-16"), "the body is not JSON (invalid UTF-8 at byte 0)"),
+    "bom": (b'\xef\xbb\xbf{"a": 1}', "the body is not JSON (Unexpected UTF-8 BOM"),
+    "encoded-surrogate": (
+        b'{"a": "\xed\xa0\x80"}',
+        "the body is not JSON (invalid UTF-8 at byte 7)",
+    ),
 }
 
 
@@ -328,6 +334,19 @@ def test_malformed_body_is_400(live: Live, case: str) -> None:
     assert response.status_code == 400
     assert response.json()["error"] == "malformed body"
     assert response.json()["message"].startswith(message)
+
+
+@all_profiles
+def test_event_type_with_a_lone_surrogate_is_400(live: Live) -> None:
+    """A \\ud800 escape is valid JSON but no storable text: 400, not a 500 from SQLite."""
+    pointer = live.profile.envelope.event_type.lstrip("/")
+    body = b'{"%s": "x\\ud800", "data": {}}' % pointer.encode()
+    # Only the signature headers: one mirroring the type could not carry a surrogate.
+    response = live.post(
+        body, {"Content-Type": "application/json", **sign(live.profile, SECRET, body)}
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == "the event type or id has a lone surrogate"
 
 
 @all_profiles

@@ -392,3 +392,40 @@ def test_garbage_headers_raise_only_verification_errors(
         pytest.fail(f"unexpected {type(exc).__name__}: {exc}")
     else:  # pragma: no cover - a forged signature verifying would be a bug
         pytest.fail("garbage verified")
+
+
+# --- edges found in review ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_timestamp_out_of_range_in_utc_is_malformed(text: str) -> None:
+    """An ISO timestamp that overflows once converted to UTC is malformed, not an OverflowError
+    (the receiver would otherwise answer an unauthenticated request with 500)."""
+    body, headers = _ztrace_delivery(T0)
+    headers["X-Ztrace-Timestamp"] = text
+    with pytest.raises(MalformedTimestamp, match="X-Ztrace-Timestamp"):
+        verify(load_profile("ztrace"), "k", body, headers, now=T0)
+
+
+@pytest.mark.parametrize(("now", "tolerance"), [(float("nan"), None), (T0 + 10**6, float("nan"))])
+def test_nan_clock_or_tolerance_fails_closed(now: float, tolerance: float | None) -> None:
+    """A NaN clock or tolerance never switches the replay check off."""
+    body, headers = _ztrace_delivery(1000)
+    with pytest.raises(VerificationError):
+        verify(load_profile("ztrace"), "k", body, headers, now=now, tolerance=tolerance)
+
+
+def test_secret_with_a_lone_surrogate_is_invalid() -> None:
+    """A secret that has no UTF-8 encoding is an InvalidSecret, not a UnicodeEncodeError."""
+    with pytest.raises(InvalidSecret, match="not valid Unicode"):
+        sign(load_profile("zaits"), "\udcff", b"{}")
+
+
+def test_timestamp_header_with_a_lone_surrogate_is_malformed() -> None:
+    """A timestamp header whose text has no UTF-8 encoding is malformed."""
+    body, headers = _ztrace_delivery(T0)
+    headers["X-Ztrace-Timestamp"] = "17\udcff"
+    with pytest.raises(MalformedTimestamp, match="X-Ztrace-Timestamp"):
+        verify(load_profile("ztrace"), "k", body, headers, now=T0)
+    with pytest.raises(ConformanceError, match="printable text on one line"):
+        sign(load_profile("ztrace"), "k", body, timestamp="17\udcff")
