@@ -98,7 +98,7 @@ class SuiteConfig:
             secret=key,
             strict=strict,
             timeout=_timeout(timeout, loaded),
-            report_path=Path(report) if report else None,
+            report_path=_report_path(report),
         )
 
     def describe(self) -> list[str]:
@@ -113,12 +113,25 @@ class SuiteConfig:
         ]
 
 
+def _report_path(report: str | Path | None) -> Path | None:
+    """Checked before the run, so a bad path does not fail after every check has run."""
+    if not report:
+        return None
+    path = Path(report)
+    if path.is_dir():
+        raise ConfigError(f"{REPORT} {str(path)!r} is a directory; name a file")
+    return path
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
 def _url(text: str) -> str:
-    parts = urlsplit(text.strip())
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError as exc:  # for example an unclosed "[" of an IPv6 address
+        raise ConfigError(f"{TARGET_URL} {text!r} is not a valid URL: {exc}") from None
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:

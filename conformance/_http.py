@@ -223,7 +223,11 @@ def render_curl(delivery: Delivery, *, body_limit: int = CURL_BODY_LIMIT) -> str
     """
     lines = [f"curl -sS -i -X {delivery.method} {_quote(delivery.url)}"]
     names = {name.lower() for name, _ in delivery.headers}
-    lines += [f"-H {_quote(f'{name}: {value}')}" for name, value in delivery.headers]
+    # curl drops a header written "Name:" with nothing after it; "Name;" sends it empty.
+    lines += [
+        f"-H {_quote(f'{name}: {value}' if value else f'{name};')}"
+        for name, value in delivery.headers
+    ]
     if "content-type" not in names:
         lines.append("-H 'Content-Type:'")  # curl would otherwise add a form content type
     prefix = ""
@@ -236,7 +240,7 @@ def render_curl(delivery: Delivery, *, body_limit: int = CURL_BODY_LIMIT) -> str
     elif _printable(delivery.body):
         lines.append(f"--data-binary {_quote(delivery.body.decode('utf-8'))}")
     else:
-        prefix = f"printf {_quote(_printf_escape(delivery.body))} | "
+        prefix = f"printf -- {_quote(_printf_escape(delivery.body))} | "
         lines.append("--data-binary @-")
     return prefix + " \\\n  ".join(lines)
 

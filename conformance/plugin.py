@@ -203,7 +203,14 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, Any] 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = _state(session.config)
     if state is not None and state.config.report_path is not None:
-        state.report.write(state.config.report_path)
+        try:
+            state.report.write(state.config.report_path)
+        except OSError as exc:
+            session.config.get_terminal_writer().line(
+                f"webhook-conformance: cannot write {state.config.report_path}: {exc.strerror}",
+                red=True,
+            )
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

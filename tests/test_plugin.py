@@ -120,6 +120,17 @@ def test_inert_without_target_url(pytester: pytest.Pytester) -> None:
             "ERROR: --timeout 'soon' is not a number of seconds",
             id="bad-timeout",
         ),
+        pytest.param(
+            ["--target-url", "http://[::1/webhook", "--profile", "zaits", "--secret", "s"],
+            "ERROR: --target-url 'http://[[]::1/webhook' is not a valid URL: Invalid IPv6 URL",
+            id="unparsable-url",
+        ),
+        pytest.param(
+            ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits", "--secret", "s",
+             "--conformance-report", "."],
+            "ERROR: --conformance-report '.' is a directory; name a file",
+            id="report-is-a-directory",
+        ),  # fmt: skip
     ],
 )
 def test_usage_errors(

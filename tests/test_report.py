@@ -180,7 +180,7 @@ def test_curl_for_raw_bytes() -> None:
     """Bytes that are not printable UTF-8 are piped through printf with octal escapes; a
     missing Content-Type is removed from curl's request too."""
     assert render_curl(_delivery(b"a\x00%\\\xff'", content_type=False)) == (
-        "printf 'a\\000%%\\\\\\377'\\''' | curl -sS -i -X POST 'http://127.0.0.1:8000/webhook' \\\n"
+        "printf -- 'a\\000%%\\\\\\377'\\''' | curl -sS -i -X POST 'http://127.0.0.1:8000/webhook' \\\n"
         "  -H 'X-Sig: sha256=ab' \\\n"
         "  -H 'Content-Type:' \\\n"
         "  --data-binary @-"
@@ -356,3 +356,10 @@ def test_judge_skips_what_does_not_apply_and_fails_on_crashes() -> None:
     assert (crashed.outcome, fails) == (Outcome.FAILED, True)
     assert crashed.summary == "the check itself failed: KeyError: 'oops'"
     assert "Traceback" in crashed.message
+
+
+def test_curl_sends_an_empty_header_as_empty() -> None:
+    """An empty header value is written "Name;", which curl sends empty; "Name:" would make
+    curl drop the header and replay a different case (missing instead of empty)."""
+    delivery = Delivery.of(URL, {"X-Sig": ""}, b"{}", note="empty")
+    assert "  -H 'X-Sig;' \\\n" in render_curl(delivery)
