@@ -126,11 +126,19 @@ def test_inert_without_target_url(pytester: pytest.Pytester) -> None:
             id="unparsable-url",
         ),
         pytest.param(
-            ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits", "--secret", "s",
-             "--conformance-report", "."],
+            [
+                "--target-url",
+                "http://127.0.0.1:9/w",
+                "--profile",
+                "zaits",
+                "--secret",
+                "s",
+                "--conformance-report",
+                ".",
+            ],
             "ERROR: --conformance-report '.' is a directory; name a file",
             id="report-is-a-directory",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_usage_errors(

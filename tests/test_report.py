@@ -180,7 +180,8 @@ def test_curl_for_raw_bytes() -> None:
     """Bytes that are not printable UTF-8 are piped through printf with octal escapes; a
     missing Content-Type is removed from curl's request too."""
     assert render_curl(_delivery(b"a\x00%\\\xff'", content_type=False)) == (
-        "printf -- 'a\\000%%\\\\\\377'\\''' | curl -sS -i -X POST 'http://127.0.0.1:8000/webhook' \\\n"
+        "printf -- 'a\\000%%\\\\\\377'\\''' | "
+        "curl -sS -i -X POST 'http://127.0.0.1:8000/webhook' \\\n"
         "  -H 'X-Sig: sha256=ab' \\\n"
         "  -H 'Content-Type:' \\\n"
         "  --data-binary @-"
