@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import traceback
@@ -111,8 +112,15 @@ def _headers(text: str) -> list[tuple[str, str]]:
     return [_header(line) for line in lines if line.strip()]
 
 
-def _non_negative(text: str) -> float:
+def _finite(text: str) -> float:
     value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _finite(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
     return value
@@ -313,7 +321,7 @@ def build_parser() -> ArgumentParser:
         help="a received header, repeatable; @FILE reads 'Name: value' lines",
     )
     check.add_argument(
-        "--now", type=float, metavar="UNIX", help="the clock in Unix seconds (default: now)"
+        "--now", type=_finite, metavar="UNIX", help="the clock in Unix seconds (default: now)"
     )
     check.add_argument(
         "--tolerance",

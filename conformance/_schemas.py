@@ -18,9 +18,10 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from conformance._errors import PayloadError
+from conformance._errors import PayloadError, ProfileError
 from conformance._profile import Profile
 
 __all__ = [
@@ -53,14 +54,44 @@ def _is_date_time(value: object) -> bool:
 
 @cache
 def registry_for(roots: tuple[Path, ...]) -> Registry[Any]:
-    """Every ``*.json`` under the roots; earlier roots win for the same relative path."""
+    """Every ``*.json`` under the roots; earlier roots win for the same relative path.
+
+    A file that is not JSON, or a ``$ref`` that resolves nowhere, is a ``ProfileError``
+    naming the file: schemas are user input when a provider is added with YAML and JSON.
+    """
     resources: dict[str, Resource[Any]] = {}
+    files: dict[str, Path] = {}
     for root in reversed(roots):
         for path in sorted(root.rglob("*.json")):
             uri = BASE_URI + path.relative_to(root).as_posix()
-            contents = json.loads(path.read_text(encoding="utf-8"))
+            try:
+                contents = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                raise ProfileError(f"schema {path} is not readable JSON: {exc}") from None
             resources[uri] = Resource.from_contents(contents, default_specification=DRAFT202012)
-    return Registry().with_resources(resources.items()).crawl()
+            files[uri] = path
+    registry = Registry().with_resources(resources.items()).crawl()
+    for uri, resource in resources.items():
+        for ref in _refs(resource.contents):
+            try:
+                registry.resolver(base_uri=uri).lookup(ref)
+            except Unresolvable:
+                raise ProfileError(
+                    f"schema {files[uri]}: $ref {ref!r} resolves to nothing"
+                ) from None
+    return registry
+
+
+def _refs(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
 
 
 def _nest(pointer: str, leaf: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -67,6 +68,13 @@ def _serve_receiver(args: argparse.Namespace) -> int:
         )
     except (ConformanceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:  # open the store once here, so a bad --db is one line, not a startup traceback
+        store = app.state.endpoint.store
+        store.open()
+        store.close()
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: --db {args.db!r} cannot be used: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, ws="none")
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from conformance import Profile, list_profiles, load_profile
+from conformance._cli import UsageError
 from reference._serving import serve_in_thread
 from reference.receiver import create_app
 
@@ -103,8 +104,10 @@ def _run_suite(name: str, profile: Profile, workdir: Path, report: Path, *, fast
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo for the chosen profiles and write the combined report."""
-    names: list[str] = args.profile or list(list_profiles())
+    names: list[str] = list(dict.fromkeys(args.profile or list_profiles()))  # each once
     profiles = [(name, load_profile(name)) for name in names]  # a bad name fails before any run
+    if args.report.is_dir():
+        raise UsageError(f"--report {str(args.report)!r} is a directory; name a file")
     reports: list[dict[str, Any]] = []
     broken: list[str] = []
     with tempfile.TemporaryDirectory(prefix="webhook-conformance-demo-") as tmp:

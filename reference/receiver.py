@@ -28,6 +28,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -370,8 +371,8 @@ def create_app(
     resolved = profile if isinstance(profile, Profile) else load_profile(profile)
     if not secret:
         raise ValueError("the webhook secret is empty")
-    if tolerance is not None and tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0 seconds, not {tolerance}")
+    if tolerance is not None and not 0 <= tolerance < math.inf:
+        raise ValueError(f"tolerance must be a finite number of seconds >= 0, not {tolerance}")
     sign(resolved, secret, b"", now=0)  # a secret the key derivation refuses fails here, once
     verifier = Verifier(resolved, secret, tolerance=tolerance, clock=clock)
     store = EventStore(db_path, profile=resolved.name, synchronous=synchronous)

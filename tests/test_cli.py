@@ -625,3 +625,43 @@ def test_console_script_runs_and_reports_usage_errors_without_traceback():
         "webhook-conformance: error: unrecognized arguments: --bogus\n"
         "try 'webhook-conformance --help'\n"
     )
+
+
+@pytest.mark.parametrize("option", ["--now", "--tolerance"])
+def test_verify_refuses_non_finite_clock_or_tolerance(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NaN or infinity as the clock or the tolerance would disable the replay check, so they
+    are usage errors."""
+    body = tmp_path / "body.json"
+    body.write_bytes(b"{}")
+    argv = ["verify", "-p", "zaits", "-s", "k", "-H", "X-Zaits-Signature: x", option, "nan"]
+    assert main([*argv, str(body)]) == 2
+    assert f"argument {option}: must be a finite number, got 'nan'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        pytest.param("{not json", "is not readable JSON", id="not-json"),
+        pytest.param('{"$ref": "nope.json"}', "$ref 'nope.json' resolves to nothing", id="bad-ref"),
+    ],
+)
+def test_validate_with_a_broken_user_schema_is_one_line(
+    schema: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A provider added with YAML and JSON Schema may have mistakes in its schemas; they are
+    reported as one line naming the file, never a traceback."""
+    source = Path(__file__).resolve().parent / "profiles"
+    (tmp_path / "profiles").mkdir()
+    profile = tmp_path / "profiles" / "github.yaml"
+    profile.write_text((source / "github.yaml").read_text())
+    (tmp_path / "schemas" / "anchors").mkdir(parents=True)
+    (tmp_path / "schemas" / "anchors" / "envelope.json").write_text(schema)
+    (tmp_path / "schemas" / "anchors" / "data.json").write_text("{}")
+    payload = tmp_path / "payload.json"
+    payload.write_text('{"type": "example.event", "data": {}}')
+    assert main(["validate", "--profile", str(profile), str(payload)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err

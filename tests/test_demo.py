@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from conformance._cli import main
+
 
 def test_demo_one_profile_fast(tmp_path: Path) -> None:
     """The demo runs the fast suite for one profile, exits 0 and writes the combined report."""
@@ -59,3 +63,11 @@ def test_demo_unknown_profile(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("webhook-conformance: error: unknown profile 'nope'")
     assert not (tmp_path / "conformance-report.json").exists()
+
+
+def test_report_path_that_is_a_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory as --report is refused before any suite runs, in one line, exit 2."""
+    assert main(["demo", "--report", str(tmp_path)]) == 2
+    assert f"--report {str(tmp_path)!r} is a directory" in capsys.readouterr().err

@@ -628,3 +628,33 @@ def test_public_surface() -> None:
         "serve_in_thread",
     ]
     assert all(hasattr(reference, name) for name in reference.__all__)
+
+
+@pytest.mark.parametrize("db", ["directory", "missing-folder", "not-sqlite"])
+def test_serve_with_an_unusable_db_is_one_line(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`serve receiver` refuses a --db it cannot open before starting, in one line, exit 2."""
+    from conformance._cli import main
+
+    path = {
+        "directory": tmp_path,
+        "missing-folder": tmp_path / "no" / "such.db",
+        "not-sqlite": tmp_path / "text.db",
+    }[db]
+    if db == "not-sqlite":
+        path.write_text("not a database")
+    argv = ["serve", "receiver", "--profile", "zaits", "--secret", "s", "--db", str(path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --db {str(path)!r} cannot be used: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_nan_tolerance(capsys: pytest.CaptureFixture[str]) -> None:
+    """A NaN tolerance would switch replay protection off; it is refused."""
+    from conformance._cli import main
+
+    argv = ["serve", "receiver", "--profile", "ztrace", "--secret", "s", "--tolerance", "nan"]
+    assert main(argv) == 2
+    assert "finite number of seconds" in capsys.readouterr().err
