@@ -41,9 +41,7 @@ __all__ = [
     "resolve_pointer",
 ]
 
-Level = Literal["MUST", "SHOULD", "MAY"]
 _PLACEHOLDER = re.compile(r"\{(body|timestamp|id)\}")
-_MISSING = object()
 
 
 def resolve_pointer(document: object, pointer: str) -> object:
@@ -297,8 +295,10 @@ def _locate(name_or_path: str | Path) -> Path:
     )
     if looks_like_path:
         path = Path(text)
-        if not path.is_file():
+        if not path.exists():
             raise ProfileError(f"profile file {text!r} does not exist")
+        if not path.is_file():
+            raise ProfileError(f"profile {text!r} is not a file")
         return path
     path = spec_dir() / "profiles" / f"{text}.yaml"
     if not path.is_file():
