@@ -53,6 +53,10 @@ def test_inert_without_target_url(pytester: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*webhook conformance:*")
 
 
+#: A complete, valid set of options; each usage-error case adds or breaks one.
+BASE = ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits", "--secret", "s"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -69,30 +73,12 @@ def test_inert_without_target_url(pytester: pytest.Pytester) -> None:
             id="unknown-profile",
         ),
         pytest.param(
-            [
-                "--target-url",
-                "http://127.0.0.1:9/w",
-                "--profile",
-                "zaits",
-                "--secret",
-                "s",
-                "--role",
-                "sender",
-            ],
+            [*BASE, "--role", "sender"],
             "ERROR: --role sender: the sender suite is not implemented yet (implemented: receiver)",
             id="sender-role",
         ),
         pytest.param(
-            [
-                "--target-url",
-                "http://127.0.0.1:9/w",
-                "--profile",
-                "zaits",
-                "--secret",
-                "s",
-                "--role",
-                "client",
-            ],
+            [*BASE, "--role", "client"],
             "ERROR: --role 'client' is not one of receiver, sender, management",
             id="bad-role",
         ),
@@ -107,16 +93,7 @@ def test_inert_without_target_url(pytester: pytest.Pytester) -> None:
             id="missing-secret",
         ),
         pytest.param(
-            [
-                "--target-url",
-                "http://127.0.0.1:9/w",
-                "--profile",
-                "zaits",
-                "--secret",
-                "s",
-                "--timeout",
-                "soon",
-            ],
+            [*BASE, "--timeout", "soon"],
             "ERROR: --timeout 'soon' is not a number of seconds",
             id="bad-timeout",
         ),
@@ -126,16 +103,7 @@ def test_inert_without_target_url(pytester: pytest.Pytester) -> None:
             id="unparsable-url",
         ),
         pytest.param(
-            [
-                "--target-url",
-                "http://127.0.0.1:9/w",
-                "--profile",
-                "zaits",
-                "--secret",
-                "s",
-                "--conformance-report",
-                ".",
-            ],
+            [*BASE, "--conformance-report", "."],
             "ERROR: --conformance-report '.' is a directory; name a file",
             id="report-is-a-directory",
         ),
