@@ -537,13 +537,16 @@ def test_healthz_and_unknown_paths(tmp_path: Path) -> None:
     ("kwargs", "message"),
     [
         ({"secret": ""}, "the webhook secret is empty"),
-        ({"tolerance": -1}, "tolerance must be >= 0"),
+        ({"tolerance": -1}, "tolerance must be a finite number of seconds >= 0, not -1"),
+        ({"tolerance": float("nan")}, "tolerance must be a finite number of seconds >= 0, not nan"),
+        ({"tolerance": float("inf")}, "tolerance must be a finite number of seconds >= 0, not inf"),
     ],
 )
 def test_create_app_refuses_bad_options(
     tmp_path: Path, kwargs: dict[str, Any], message: str
 ) -> None:
-    """An empty secret or a negative tolerance fails at creation, not per request."""
+    """An empty secret, or a tolerance that is negative or not finite, fails at creation,
+    not per request."""
     options: dict[str, Any] = {"secret": SECRET, **kwargs}
     secret = options.pop("secret")
     with pytest.raises(ValueError, match=message):
