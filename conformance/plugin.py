@@ -1,15 +1,18 @@
-"""The pytest plugin (``pytest11`` entry point): options, fixtures and hooks only.
+"""The pytest plugin (``pytest11`` entry point): options and hooks only.
 
-Inert unless ``--target-url`` is given. Then it validates the options into a
-``SuiteConfig`` (a bad option is a one-line usage error), checks once that the target is
-reachable, runs the bundled suite in ``conformance/_suite`` instead of any local tests,
-parametrizes it with one test per requirement case, and writes the graded report.
+The entry point loads it into every pytest run on a machine where the package is installed,
+so it is inert unless ``--target-url`` is given: it then adds only its options and ini names
+(no markers, fixtures, parametrization, report statuses, output or files). With
+``--target-url`` it validates the options into a ``SuiteConfig`` (a bad option is a one-line
+usage error), checks once that the target is reachable, runs the bundled suite in
+``conformance/_suite`` instead of any local tests, and writes the graded report. The suite's
+fixtures and its parametrization (one test per requirement case) live in
+``conformance/_suite/conftest.py``, which pytest loads only when it collects the suite.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +34,7 @@ from conformance._config import (
 )
 from conformance._http import probe
 from conformance._report import Report
-from conformance.checks import CHECKS, Target, cases_for
-from conformance.checks._target import make_client
+from conformance.checks import CHECKS, cases_for
 
 __all__ = ["CASE_FIXTURE", "NOT_STRICT_PROPERTY", "SUITE_DIR"]
 
@@ -100,15 +102,20 @@ def _pytest_strict(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: checks that take seconds (deselect: -m 'not slow')")
     if not config.getoption("wc_target_url") or config.getoption("help", False):
-        return
+        return  # inert: not even the marker, which would show in a foreign project's --markers
+    config.addinivalue_line("markers", "slow: checks that take seconds (deselect: -m 'not slow')")
     raw = {dest.removeprefix("wc_"): _value(config, dest, ini) for _, dest, ini, _, _ in _OPTIONS}
     raw["strict"] = bool(raw["strict"]) or _pytest_strict(config)
     try:
         suite = SuiteConfig.from_options(**raw)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if config.getoption("noconftest", False):
+        # Otherwise every case errors with "fixture 'conformance_target' not found".
+        raise pytest.UsageError(
+            f"--noconftest with {TARGET_URL}: the suite's fixtures are in its conftest.py"
+        )
     if not config.getoption("collectonly", False):
         problem = probe(suite.target_url, min(suite.timeout, _PROBE_SECONDS))
         if problem is not None:
@@ -139,61 +146,15 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return None if state is None else state.config.describe()
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    for role in ROLES:
-        if CASE_FIXTURE.format(role=role) in metafunc.fixturenames:
-            metafunc.parametrize(CASE_FIXTURE.format(role=role), _params(metafunc.config, role))
+def pytest_report_teststatus(
+    report: pytest.CollectReport | pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, Any] | None:
+    """A passing test whose SHOULD requirement was violated shows as NOT-STRICT.
 
-
-def _params(config: pytest.Config, role: str) -> list[Any]:
-    state = _state(config)
-    if state is None or state.config.role != role:
-        skip = pytest.mark.skip(reason=f"runs with {TARGET_URL} and {ROLE} {role}")
-        return [pytest.param(None, id="no-target", marks=skip)]
-    params = []
-    for case in cases_for(CHECKS, state.config.profile, role):
-        marks = [pytest.mark.skip(reason=case.skip_reason)] if case.skip_reason else []
-        if case.check is not None and case.check.slow:
-            marks.append(pytest.mark.slow)
-        params.append(pytest.param(case, id=case.id, marks=marks))
-    return params
-
-
-def _require(config: pytest.Config) -> _State:
-    state = _state(config)
-    if state is None:
-        pytest.skip(f"needs {TARGET_URL}")
-    return state
-
-
-@pytest.fixture(scope="session")
-def conformance_config(pytestconfig: pytest.Config) -> SuiteConfig:
-    """The validated options of this run."""
-    return _require(pytestconfig).config
-
-
-@pytest.fixture(scope="session")
-def conformance_report(pytestconfig: pytest.Config) -> Report:
-    """The graded report the suite records its cases in."""
-    return _require(pytestconfig).report
-
-
-@pytest.fixture(scope="session")
-def conformance_target(conformance_config: SuiteConfig) -> Iterator[Target]:
-    """The system under test, with one HTTP client for the whole session."""
-    suite = conformance_config
-    with make_client(suite.timeout) as client:
-        yield Target(
-            url=suite.target_url,
-            profile=suite.profile,
-            secret=suite.secret,
-            timeout=suite.timeout,
-            client=client,
-        )
-
-
-def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, Any] | None:
-    """A passing test whose SHOULD requirement was violated shows as NOT-STRICT."""
+    The hook also sees collection reports (which have no ``user_properties``), and in a run
+    without ``--target-url`` it leaves every status to pytest."""
+    if _state(config) is None or not isinstance(report, pytest.TestReport):
+        return None
     flagged = any(name == NOT_STRICT_PROPERTY for name, _ in report.user_properties)
     if report.when == "call" and report.passed and flagged:
         return "not-strict", "N", ("NOT-STRICT", {"yellow": True})

@@ -1,0 +1,73 @@
+"""The bundled suite's fixtures and its parametrization, one test per requirement case.
+
+They live here, not in ``conformance.plugin``, because the plugin is loaded into every pytest
+run on the machine: pytest loads this conftest only when it collects ``conformance/_suite``
+(which the plugin points it at under ``--target-url``), so a foreign project's run never sees
+these fixtures, and its own ``receiver_case`` tests are never parametrized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conformance._config import ROLE, ROLES, TARGET_URL, SuiteConfig
+from conformance._report import Report
+from conformance.checks import CHECKS, Target, cases_for
+from conformance.checks._target import make_client
+from conformance.plugin import CASE_FIXTURE, _State, _state
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    for role in ROLES:
+        if CASE_FIXTURE.format(role=role) in metafunc.fixturenames:
+            metafunc.parametrize(CASE_FIXTURE.format(role=role), _params(metafunc.config, role))
+
+
+def _params(config: pytest.Config, role: str) -> list[Any]:
+    state = _state(config)
+    if state is None or state.config.role != role:
+        skip = pytest.mark.skip(reason=f"runs with {TARGET_URL} and {ROLE} {role}")
+        return [pytest.param(None, id="no-target", marks=skip)]
+    params = []
+    for case in cases_for(CHECKS, state.config.profile, role):
+        marks = [pytest.mark.skip(reason=case.skip_reason)] if case.skip_reason else []
+        if case.check is not None and case.check.slow:
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+def _require(config: pytest.Config) -> _State:
+    state = _state(config)
+    if state is None:
+        pytest.skip(f"needs {TARGET_URL}")
+    return state
+
+
+@pytest.fixture(scope="session")
+def conformance_config(pytestconfig: pytest.Config) -> SuiteConfig:
+    """The validated options of this run."""
+    return _require(pytestconfig).config
+
+
+@pytest.fixture(scope="session")
+def conformance_report(pytestconfig: pytest.Config) -> Report:
+    """The graded report the suite records its cases in."""
+    return _require(pytestconfig).report
+
+
+@pytest.fixture(scope="session")
+def conformance_target(conformance_config: SuiteConfig) -> Iterator[Target]:
+    """The system under test, with one HTTP client for the whole session."""
+    suite = conformance_config
+    with make_client(suite.timeout) as client:
+        yield Target(
+            url=suite.target_url,
+            profile=suite.profile,
+            secret=suite.secret,
+            timeout=suite.timeout,
+            client=client,
+        )
