@@ -8,6 +8,7 @@ an httpx exception and a report never shows a traceback for a refused connection
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterable, Mapping
@@ -177,26 +178,37 @@ def excerpt(data: bytes, limit: int = _EXCERPT) -> str:
 
 
 def _quote(text: str) -> str:
-    """Single-quote for a POSIX shell: only ``'`` needs care inside single quotes."""
+    """Single-quote for a POSIX shell: only ``'`` needs care inside single quotes.
+
+    Only for text whose characters are all printable (``str.isprintable``): anything else
+    goes through ``printf`` escapes instead (see ``_argument``)."""
     return "'" + text.replace("'", "'\\''") + "'"
 
 
 def _printable(body: bytes) -> bool:
-    """Can the body go between single quotes on one command line, byte for byte?"""
+    """Can the body go between single quotes on one command line, byte for byte?
+
+    Only UTF-8 text all of whose characters are printable in ``str.isprintable``'s sense:
+    no control characters (C0, DEL, C1 such as U+0085), no line or paragraph separators
+    (U+2028, U+2029), no invisible format characters and no spaces other than U+0020. That
+    covers every character ``str.splitlines`` breaks at, so indenting the command for a
+    failure message never splits the quoted text, and what is shown is what is sent.
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return all(ch >= " " and ch != "\x7f" for ch in text)
+    return text.isprintable()
 
 
 _PRINTF_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
-def _printf_escape(body: bytes) -> str:
+def _printf_escape(body: bytes, *, octal: str = "") -> str:
     """A ``printf`` format that writes exactly ``body``: ``\\n``, ``\\t`` and ``\\r`` for
-    line breaks and tabs, octal escapes for other bytes outside printable ASCII, ``%`` and
-    ``\\`` doubled."""
+    line breaks and tabs, octal escapes for other bytes outside printable ASCII (and for the
+    characters in ``octal``), ``%`` and ``\\`` doubled. The format is printable ASCII, and
+    POSIX ``printf`` reads at most three octal digits, so a digit after an escape is safe."""
     out: list[str] = []
     for byte in body:
         char = chr(byte)
@@ -206,29 +218,112 @@ def _printf_escape(body: bytes) -> str:
             out.append("%%")
         elif char == "\\":
             out.append("\\\\")
-        elif 0x20 <= byte < 0x7F:
+        elif 0x20 <= byte < 0x7F and char not in octal:
             out.append(char)
         else:
             out.append(f"\\{byte:03o}")
     return "".join(out)
 
 
+def _argument(text: str) -> str:
+    """One shell word that passes ``text`` (UTF-8, no NUL or trailing line break) to curl.
+
+    Printable text is single-quoted. Anything else is produced by ``"$(printf -- '...')"``:
+    POSIX (``sh``, ``dash``, ``bash``, ``zsh``), unlike bash's ``$'...'``, and every byte
+    appears as an escape, so the command stays one printable line. ``!`` is written ``\\041``
+    there, since an interactive bash or zsh would history-expand it inside double quotes.
+    """
+    if text.isprintable():
+        return _quote(text)
+    data = text.encode("utf-8", "surrogatepass")
+    return f'"$(printf -- {_quote(_printf_escape(data, octal="!"))})"'
+
+
+def _comment(text: str) -> str:
+    """``text`` for a comment line: characters that are not printable become escapes."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+#: A header value h11 (httpx's HTTP/1.1 layer) sends: no NUL, no whitespace other than runs
+#: of spaces and tabs between other characters; empty is allowed.
+_FIELD_VALUE = re.compile(r"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?", re.ASCII)
+_BARE_METHOD = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _header_problem(name: str, value: str) -> str | None:
+    """Why httpx cannot send this header (and so there is nothing to replay), or ``None``."""
+    if not (name.isascii() and _TOKEN.fullmatch(name)):
+        return f"the header name {name!r} is not an HTTP token"
+    if not value.isascii():
+        return (
+            f"the value of {name} is not ASCII, and httpx sends str header values as ASCII"
+            " only (it raises UnicodeEncodeError)"
+        )
+    if any(char in value for char in "\r\n\x00"):
+        return (
+            f"the value of {name} contains CR, LF or NUL, which no HTTP/1.1 header line can carry"
+        )
+    if not _FIELD_VALUE.fullmatch(value):
+        return (
+            f"the value of {name} starts or ends with whitespace or holds a vertical tab or"
+            " form feed, which httpx (h11) refuses to send"
+        )
+    return None
+
+
+def _curl_url(raw: str) -> tuple[str, list[str], str | None]:
+    """The URL as httpx sends it (path and query percent-encoded as on the wire, no
+    fragment), the curl options that keep curl from changing it, and why it cannot be sent
+    (or ``None``)."""
+    try:
+        url = httpx.URL(raw)
+    except httpx.InvalidURL as exc:
+        return raw, [], f"the URL is not valid ({exc})"
+    if url.scheme not in ("http", "https") or not url.host:
+        return raw, [], "the URL is not an absolute http or https URL"
+    text = str(url.copy_with(fragment=None))
+    options = []
+    if any(char in text for char in "[]{}"):
+        options.append("-g")  # curl would read [1-3] and {a,b} as globs
+    path = url.raw_path.decode("ascii").partition("?")[0]
+    if any(segment in (".", "..") for segment in path.split("/")):
+        options.append("--path-as-is")  # curl would remove dot segments
+    return text, options, None
+
+
 def render_curl(delivery: Delivery, *, body_limit: int = CURL_BODY_LIMIT) -> str:
     """A shell command that sends the same request, byte for byte.
 
-    A one-line printable UTF-8 body goes in single quotes; any other is piped in through
-    ``printf`` with escapes, so raw bytes survive, and so does the command when it is shown
-    indented (a line break inside quotes would carry the indentation into the body). Bodies
-    above ``body_limit`` are not inlined: the command reads them from a file and says so.
+    The command is POSIX ``sh`` (bash, dash, zsh) and every line is printable, so it survives
+    being shown indented. A one-line printable UTF-8 body goes in single quotes; any other
+    (and one starting with ``@``, which curl would read as a file name) is piped in through
+    ``printf`` with escapes, so raw bytes survive. Header values that are not printable are
+    made by ``"$(printf ...)"``; an empty one is written ``Name;``, which curl sends empty.
+    Bodies above ``body_limit`` are not inlined: the command reads them from a file and says
+    so. A request httpx does not send (a header value with CR, LF or NUL or one that is not
+    ASCII, an invalid URL, ...) has no replay: comments say why, and the command is shown
+    commented out, so pasting it sends nothing rather than a different request.
     """
-    lines = [f"curl -sS -i -X {delivery.method} {_quote(delivery.url)}"]
-    names = {name.lower() for name, _ in delivery.headers}
-    # curl drops a header written "Name:" with nothing after it; "Name;" sends it empty.
-    lines += [
-        f"-H {_quote(f'{name}: {value}' if value else f'{name};')}"
-        for name, value in delivery.headers
-    ]
-    if "content-type" not in names:
+    problems: list[str] = []
+    url, options, url_problem = _curl_url(delivery.url)
+    if url_problem:
+        problems.append(url_problem)
+    method = delivery.method.upper()  # as httpx sends it
+    if not (method.isascii() and _TOKEN.fullmatch(method)):
+        problems.append(f"the method {delivery.method!r} is not an HTTP token")
+    shown_method = method if _BARE_METHOD.fullmatch(method) else _argument(method)
+    lines = [" ".join(["curl -sS -i", *options, "-X", shown_method, _argument(url)])]
+    for name, value in delivery.headers:
+        problem = _header_problem(name, value)
+        if problem:
+            problems.append(problem)
+        # curl drops a header written "Name:" with nothing after it; "Name;" sends it empty.
+        lines.append(f"-H {_argument(f'{name}: {value}' if value else f'{name};')}")
+    if "content-type" not in {name.lower() for name, _ in delivery.headers}:
         lines.append("-H 'Content-Type:'")  # curl would otherwise add a form content type
     prefix = ""
     if len(delivery.body) > body_limit:
@@ -237,12 +332,17 @@ def render_curl(delivery: Delivery, *, body_limit: int = CURL_BODY_LIMIT) -> str
             f"# the body ({len(delivery.body)} bytes) is too large to show here;"
             " save the exact bytes as body.bin first\n"
         )
-    elif _printable(delivery.body):
+    elif _printable(delivery.body) and not delivery.body.startswith(b"@"):
         lines.append(f"--data-binary {_quote(delivery.body.decode('utf-8'))}")
     else:
         prefix = f"printf -- {_quote(_printf_escape(delivery.body))} | "
         lines.append("--data-binary @-")
-    return prefix + " \\\n  ".join(lines)
+    command = prefix + " \\\n  ".join(lines)
+    if not problems:
+        return command
+    notes = ["# not replayable: httpx does not send this request (the command is commented out):"]
+    notes += [f"# - {_comment(problem)}" for problem in problems]
+    return "\n".join(notes + [f"# {line}" for line in command.split("\n")])
 
 
 def _indent(text: str, by: str = "  ") -> str:
