@@ -401,7 +401,9 @@ def _build(raw: Mapping[str, Any], path: Path) -> Profile:
         raw=raw,
     )
     _check_consistency(profile)
-    requirements = apply_requirements(name, profile.features, raw["requirements"])
+    requirements = apply_requirements(
+        name, profile.features, raw["requirements"], raw.get("levels", ())
+    )
     return Profile(**{**_fields(profile), "requirements": requirements})
 
 
@@ -431,6 +433,13 @@ def _check_consistency(profile: Profile) -> None:
             f"delivery.schedule_seconds has {len(profile.delivery.schedule_seconds)} entries "
             f"for max_attempts {profile.delivery.max_attempts}"
         )
+    topics = {d.topic for d in profile.decisions}
+    for change in profile.raw.get("levels", ()):
+        if change["decision"] not in topics:
+            problems.append(
+                f"levels: {change['key']} names decision {change['decision']!r}, which is not "
+                "a topic under decisions"
+            )
     for event in profile.events:
         if event.follows is not None and event.follows not in names:
             problems.append(f"event {event.name!r} follows unknown event {event.follows!r}")

@@ -1,7 +1,8 @@
 """Graded outcomes per requirement, the JSON report and the terminal summary.
 
 Grades follow Autobahn's testsuite and h2spec: a MUST violation *fails*; a SHOULD (or MAY)
-violation is *not-strict*, reported without failing the run unless ``--strict`` is on;
+violation is *not-strict*, reported without failing the run unless ``--strict`` is on (a MAY
+violation never fails the run);
 a requirement that was not run (verified by inspection, deselected) is *skipped*. A
 requirement checked by several cases takes its worst case's grade.
 """
@@ -53,13 +54,14 @@ class Verdict:
 
 
 def grade(requirement: Requirement, *, violated: bool, strict: bool) -> Verdict:
-    """A MUST violation fails; SHOULD and MAY violations are not-strict, failing the test
-    only in strict mode."""
+    """A MUST violation fails; a SHOULD violation is not-strict, failing the test only in
+    strict mode; a MAY violation is not-strict and never fails (MAY is optional behaviour:
+    reported, never demanded)."""
     if not violated:
         return Verdict(outcome=Outcome.PASSED, fails_test=False)
     if requirement.level == "MUST":
         return Verdict(outcome=Outcome.FAILED, fails_test=True)
-    return Verdict(outcome=Outcome.NOT_STRICT, fails_test=strict)
+    return Verdict(outcome=Outcome.NOT_STRICT, fails_test=strict and requirement.level == "SHOULD")
 
 
 def judge(case: Case, target: Target, *, strict: bool) -> tuple[CaseResult, bool]:

@@ -49,6 +49,9 @@ class Requirement:
     source: Source
     verification: Literal["check", "inspection"] = "check"
     common: bool = False
+    #: The topic of the profile decision that set this level, when the profile changed the
+    #: cross-provider level (``levels:``); ``None`` otherwise.
+    level_decision: str | None = None
 
     def __str__(self) -> str:
         return f"{self.id} [{self.level}] {self.text}"
@@ -86,25 +89,40 @@ def common_requirements() -> tuple[Mapping[str, Any], ...]:
 
 
 def apply_requirements(
-    profile: str, features: frozenset[str], own: Iterable[Mapping[str, Any]]
+    profile: str,
+    features: frozenset[str],
+    own: Iterable[Mapping[str, Any]],
+    levels: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[Requirement, ...]:
-    """The full catalogue one profile sees: applicable common requirements, then its own."""
+    """The full catalogue one profile sees: applicable common requirements, at the level the
+    profile's ``levels:`` sets where it sets one, then its own."""
     result: list[Requirement] = []
+    changed = {raw["key"]: raw for raw in levels}
+    applied: set[str] = set()
     for raw in common_requirements():
         when = raw.get("applies_when")
         if when is not None and when not in features:
             continue
+        change = changed.get(raw["key"])
+        applied.add(raw["key"])
         result.append(
             Requirement(
                 id=f"{profile}.{raw['key']}",
                 key=raw["key"],
-                level=raw["level"],
+                level=change["level"] if change else raw["level"],
+                level_decision=change["decision"] if change else None,
                 role=raw["role"],
                 text=raw["text"],
                 source=_source(raw["source"]),
                 verification=raw.get("verification", "check"),
                 common=True,
             )
+        )
+    unknown = sorted(set(changed) - applied)
+    if unknown:
+        raise ProfileError(
+            f"profile {profile!r} sets levels: for {', '.join(unknown)}, which are not "
+            "cross-provider requirements that apply to it"
         )
     for raw in own:
         rid: str = raw["id"]

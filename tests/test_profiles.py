@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conformance import ProfileError, list_profiles, load_profile
+from conformance._requirements import common_requirements
 from conformance._resources import spec_dir
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
@@ -183,7 +184,7 @@ def test_zta_policy() -> None:
     assert not delivery.retries_status(404)
     assert delivery.timeout_seconds == 5
     assert delivery.auto_disable_after_hours == 24
-    assert (profile.limits.payload_bytes, profile.limits.webhooks_per_site) == (1048576, 10)
+    assert (profile.limits.payload_bytes, profile.limits.webhooks_per_site) == (1_000_000, 10)
     assert profile.limits.events_per_webhook == 5
     assert profile.signature.signed_content == "{body}"
     assert profile.idempotency_key == "body-digest"
@@ -224,10 +225,37 @@ def test_natural_order(name: str, event: str, follows: str) -> None:
 
 @pytest.mark.parametrize("name", list_profiles())
 def test_every_profile_refuses_redirects_and_bounds_payloads(name: str) -> None:
-    """Every profile forbids following redirects and states a payload limit."""
+    """Every profile forbids following redirects and states a payload limit of at least 1MB."""
     profile = load_profile(name)
     assert profile.delivery.follow_redirects is False
-    assert profile.limits.payload_bytes >= 1048576
+    assert profile.limits.payload_bytes >= 1_000_000
+
+
+@pytest.mark.parametrize("name", list_profiles())
+def test_a_level_below_the_catalogue_names_its_decision(name: str) -> None:
+    """Where a profile changes a cross-provider level, the requirement carries the topic of
+    the decision that says why, and that decision is in the profile."""
+    profile = load_profile(name)
+    topics = {d.topic for d in profile.decisions}
+    common = {raw["key"]: raw["level"] for raw in common_requirements()}
+    for requirement in profile.requirements:
+        if requirement.level_decision is None:
+            assert not requirement.common or requirement.level == common[requirement.key]
+        else:
+            assert requirement.level_decision in topics, requirement.id
+            assert requirement.level != common[requirement.key], requirement.id
+
+
+def test_no_documented_limit_means_the_size_checks_do_not_fail() -> None:
+    """Where the payload limit is this project's choice, the size requirements are SHOULD and
+    MAY; where the document states it (ZTA), accepting it stays a MUST."""
+    for name in ("zaits", "ztrace", "zupertry"):
+        profile = load_profile(name)
+        assert profile.requirement(f"{name}.receiver.accepts-max-payload").level == "SHOULD"
+        assert profile.requirement(f"{name}.receiver.rejects-oversized").level == "MAY"
+    zta = load_profile("zta")
+    assert zta.requirement("zta.receiver.accepts-max-payload").level == "MUST"
+    assert zta.requirement("zta.receiver.rejects-oversized").level == "SHOULD"
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,6 +292,10 @@ def _broken(change: str) -> dict[str, Any]:
         raw["headers"] = [h for h in raw["headers"] if h["name"] != "X-Zaits-Signature"]
     elif change == "foreign-requirement-id":
         raw["requirements"][0]["id"] = "zta.sender.event-header-matches-body"
+    elif change == "level-without-decision":
+        raw["levels"][0]["decision"] = "no-such-topic"
+    elif change == "level-for-unknown-key":
+        raw["levels"][0]["key"] = "receiver.no-such-requirement"
     return raw
 
 
@@ -295,6 +327,16 @@ def _broken(change: str) -> dict[str, Any]:
             "foreign-requirement-id",
             "requirement 'zta.sender.event-header-matches-body' of profile 'zaits' "
             "must start with 'zaits.'",
+        ),
+        (
+            "level-without-decision",
+            "levels: receiver.accepts-max-payload names decision 'no-such-topic', which is not "
+            "a topic under decisions",
+        ),
+        (
+            "level-for-unknown-key",
+            "sets levels: for receiver.no-such-requirement, which are not cross-provider "
+            "requirements that apply to it",
         ),
     ],
 )
