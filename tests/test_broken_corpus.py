@@ -1,22 +1,38 @@
-"""The conformance suite run against the broken receivers in ``tests/broken``: each defect is
-caught by exactly the requirements expected for it, and the unbroken control passes.
+"""The conformance suite against the broken receivers in ``tests/broken``.
 
-Each case serves a receiver on loopback and runs the suite in a subprocess, exactly as a user
-would (``pytest --target-url=... --profile=... --conformance-report=FILE``), then reads the JSON
-report.
+Three claims, each a test:
+
+- every defect is caught by exactly the requirements expected for it, graded by their level,
+  and every case of every check is caught by some defect (``test_corpus_under``);
+- every check has a defect that it alone catches: the receiver with that defect fails this
+  check and passes every other (``test_every_check_has_a_defect_only_it_catches``);
+- so removing any check lets a defect through: with the check gutted to pass, its defect goes
+  unnoticed (``test_gutting_a_check_lets_its_defect_through``, the mutation test).
+
+The receivers are judged in this process, case by case, as the plugin's test judges them
+(``broken._judge``); the unbroken control also runs through the plugin in a subprocess, as a
+user would run it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _suite_runner import describe, run_suite, violations
-from broken import BROKEN, EXPECTED_FAILURES, SUITE_TIMEOUT, CorrectReceiver, applies, expected_for
-from starlette.types import ASGIApp
+from broken import (
+    BROKEN,
+    EXPECTED_FAILURES,
+    SUITE_TIMEOUT,
+    CorrectReceiver,
+    applies,
+    expected_for,
+)
+from broken._judge import Verdicts, disabled, judge_receiver
 
-from conformance import list_profiles, load_profile
+from conformance import Profile, list_profiles, load_profile
+from conformance._report import Outcome
+from conformance.checks import CHECKS, cases_for
 from reference import serve_in_thread
 
 pytestmark = pytest.mark.slow
@@ -25,45 +41,83 @@ pytestmark = pytest.mark.slow
 SECRET = "whsec_broken-corpus-secret"
 
 
-def _judge(app: ASGIApp, profile: str, workdir: Path) -> dict[str, dict[str, Any]]:
+def _judge(defect: str | None, profile: Profile) -> Verdicts:
+    app = CorrectReceiver(profile, SECRET) if defect is None else BROKEN[defect](profile, SECRET)
     with serve_in_thread(app) as url:
-        return run_suite(f"{url}/webhook", profile, SECRET, workdir, timeout=SUITE_TIMEOUT)
+        return judge_receiver(f"{url}/webhook", profile, SECRET, timeout=SUITE_TIMEOUT)
 
 
-CASES = [
-    pytest.param(defect, name, id=f"{defect}-{name}")
-    for defect in BROKEN
-    for name in list_profiles()
-    if applies(defect, load_profile(name))
-]
+def guards(key: str) -> list[tuple[str, str]]:
+    """The (defect, profile) pairs expected to fail ``key`` and nothing else."""
+    return [
+        (defect, name)
+        for defect in BROKEN
+        for name in list_profiles()
+        if expected_for(defect, load_profile(name)) == {key}
+    ]
 
 
-@pytest.mark.parametrize(("defect", "profile_name"), CASES)
-def test_defect_is_caught_by_its_requirements(
-    defect: str, profile_name: str, tmp_path: Path
-) -> None:
-    """The suite fails exactly the requirements expected for the defect (MUST as failed,
-    SHOULD as not-strict), and nothing else."""
+@pytest.mark.parametrize("profile_name", list_profiles())
+def test_corpus_under(profile_name: str) -> None:
+    """Under this profile, each defect that shows fails exactly its expected requirements
+    (MUST as failed, SHOULD and MAY as not-strict), and every case of every check fails
+    against at least one defect."""
     profile = load_profile(profile_name)
-    results = _judge(BROKEN[defect](profile, SECRET), profile_name, tmp_path)
-    violated = set(violations(results))
-    expected = expected_for(defect, profile)
-    assert violated == expected, (
-        f"missed:\n{describe(results, expected - violated)}\n"
-        f"unexpected:\n{describe(results, violated - expected)}"
-    )
-    for key in expected:
-        grade = "failed" if results[key]["level"] == "MUST" else "not-strict"
-        assert results[key]["outcome"] == grade, key
+    problems: list[str] = []
+    caught: set[tuple[str, str | None]] = set()
+    for defect in BROKEN:
+        if not applies(defect, profile):
+            continue
+        verdicts = _judge(defect, profile)
+        violated = verdicts.violated()
+        caught |= {(key, name) for key, names in violated.items() for name in names}
+        expected = expected_for(defect, profile)
+        if set(violated) != expected:
+            problems.append(
+                f"{defect}: missed {sorted(expected - set(violated))}, "
+                f"unexpected {sorted(set(violated) - expected)}\n"
+                + verdicts.describe(set(violated) ^ expected)
+            )
+        for key in expected & set(violated):
+            level = profile.requirement(f"{profile_name}.{key}").level
+            grade = Outcome.FAILED if level == "MUST" else Outcome.NOT_STRICT
+            if verdicts.outcome(key) is not grade:
+                problems.append(f"{defect}: {key} graded {verdicts.outcome(key).value}")
+    runnable = [c for c in cases_for(CHECKS, profile, "receiver") if c.skip_reason is None]
+    uncaught = [c.id for c in runnable if (c.requirement.key, c.name) not in caught]
+    if uncaught:
+        problems.append(f"cases no defect fails: {', '.join(uncaught)}")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("profile_name", list_profiles())
 def test_unbroken_control_passes(profile_name: str, tmp_path: Path) -> None:
-    """The receiver the defects are cut from passes every requirement the suite checks."""
+    """The receiver the defects are cut from passes every requirement the suite checks, both
+    judged here and through the plugin in a subprocess."""
     profile = load_profile(profile_name)
-    results = _judge(CorrectReceiver(profile, SECRET), profile_name, tmp_path)
+    verdicts = _judge(None, profile)
+    assert verdicts.violated() == {}, verdicts.describe(set(verdicts.violated()))
+    with serve_in_thread(CorrectReceiver(profile, SECRET)) as url:
+        results = run_suite(f"{url}/webhook", profile_name, SECRET, tmp_path, timeout=1.0)
     violated = set(violations(results))
     assert not violated, describe(results, violated)
+
+
+def test_every_check_has_a_defect_only_it_catches() -> None:
+    """For every registered check, some defect is expected to fail its requirement and no
+    other (``test_corpus_under`` proves the expectation holds)."""
+    assert [check.key for check in CHECKS if not guards(check.key)] == []
+
+
+@pytest.mark.parametrize("key", CHECKS.keys())
+def test_gutting_a_check_lets_its_defect_through(key: str) -> None:
+    """With the check replaced by one that always passes, the defect only it catches is no
+    longer noticed: the corpus depends on every check."""
+    [(defect, profile_name), *_] = guards(key)
+    profile = load_profile(profile_name)
+    assert set(_judge(defect, profile).violated()) == {key}
+    with disabled(key):
+        assert _judge(defect, profile).violated() == {}
 
 
 def test_every_expected_key_is_a_receiver_requirement() -> None:
@@ -79,3 +133,4 @@ def test_every_expected_key_is_a_receiver_requirement() -> None:
     for defect, keys in EXPECTED_FAILURES.items():
         assert keys, defect
         assert keys <= known, (defect, keys - known)
+        assert any(applies(defect, load_profile(name)) for name in list_profiles()), defect

@@ -1,12 +1,13 @@
 """The pytest plugin: options, usage errors, collection of the bundled suite, grading, the
-report file and the terminal output. Runs pytest in-process with ``pytester`` against the toy
-receiver in ``_toy_receiver``."""
+report file and the terminal output. Runs pytest in-process with ``pytester`` against
+receivers of the broken corpus (``tests/broken``) served on loopback."""
 
 from __future__ import annotations
 
 import json
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 # pytester's in-process runs drop the modules first imported during them, and a second
 # import goes wrong: httpx keeps the exception classes of the first httpcore, and hypothesis
@@ -15,10 +16,12 @@ import httpcore  # noqa: F401
 import hypothesis.internal.observability  # noqa: F401
 import hypothesis_jsonschema  # noqa: F401
 import pytest
-from _toy_receiver import Defects, serve
+from broken import CorrectReceiver
+from broken._defects import AcceptsEverything, NoSizeLimit
 
-from conformance import list_profiles, load_profile
+from conformance import Profile, list_profiles, load_profile
 from conformance.checks import CHECKS, cases_for
+from reference import serve_in_thread
 
 pytest_plugins = ["pytester"]
 
@@ -26,9 +29,16 @@ SECRET = "whsec_plugin-tests"
 ZAITS = load_profile("zaits")
 
 
+@contextmanager
+def serve(receiver: type[CorrectReceiver], profile: Profile = ZAITS) -> Iterator[str]:
+    """Serve a receiver of the corpus on loopback; yields its delivery URL."""
+    with serve_in_thread(receiver(profile, SECRET)) as base:
+        yield f"{base}/webhook"
+
+
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    with serve(ZAITS, SECRET) as address:
+    with serve(CorrectReceiver) as address:
         yield address
 
 
@@ -228,22 +238,23 @@ def test_not_slow_deselects_slow_checks(pytester: pytest.Pytester, url: str) -> 
 
 @pytest.fixture(scope="module")
 def lax_url() -> Iterator[str]:
-    """A receiver whose only fault is a SHOULD: it accepts bodies above the limit."""
-    with serve(ZAITS, SECRET, Defects(accept_oversized=True)) as address:
+    """A ZTA receiver whose only fault is a SHOULD: it accepts bodies above the documented
+    limit (ZTA states one, so refusing larger bodies is a SHOULD there)."""
+    with serve(NoSizeLimit, load_profile("zta")) as address:
         yield address
 
 
 def test_should_violation_is_not_strict(pytester: pytest.Pytester, lax_url: str) -> None:
     """A SHOULD violation is reported as not-strict and the run passes."""
     result = pytester.runpytest(
-        *_args(lax_url, "-k", "oversized", "--conformance-report", "report.json")
+        *_args(lax_url, "-k", "oversized", "--conformance-report", "report.json", profile="zta")
     )
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*1 not-strict*"])
     result.stdout.fnmatch_lines(
-        ["NOT-STRICT  zaits.receiver.rejects-oversized: expected 4xx, got 200 OK (accepted)"]
+        ["NOT-STRICT  zta.receiver.rejects-oversized: expected 4xx, got 200 OK (accepted)"]
     )
-    assert _outcomes(_report(pytester))["zaits.receiver.rejects-oversized"] == "not-strict"
+    assert _outcomes(_report(pytester))["zta.receiver.rejects-oversized"] == "not-strict"
 
 
 @pytest.mark.parametrize("flag", ["--conformance-strict", "--strict"])
@@ -252,17 +263,30 @@ def test_strict_fails_on_should_violation(
 ) -> None:
     """Under --conformance-strict (or pytest's own --strict) a SHOULD violation fails the run."""
     result = pytester.runpytest(
-        *_args(lax_url, "-k", "oversized", flag, "--conformance-report", "report.json")
-    )
+        *_args(lax_url, "-k", "oversized", flag, "--conformance-report", "report.json",
+               profile="zta")
+    )  # fmt: skip
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     report = _report(pytester)
     assert report["strict"] is True
-    assert _outcomes(report)["zaits.receiver.rejects-oversized"] == "not-strict"
+    assert _outcomes(report)["zta.receiver.rejects-oversized"] == "not-strict"
+
+
+def test_may_violation_never_fails(pytester: pytest.Pytester) -> None:
+    """A MAY violation is reported as not-strict and passes even under --strict: Zaits states
+    no payload limit, so refusing bodies above the contract's 1 MiB is only a MAY."""
+    with serve(NoSizeLimit) as target:
+        result = pytester.runpytest(
+            *_args(target, "-k", "oversized", "--strict", "--conformance-report", "report.json")
+        )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*1 not-strict*"])
+    assert _outcomes(_report(pytester))["zaits.receiver.rejects-oversized"] == "not-strict"
 
 
 def test_must_violation_fails_with_a_replayable_message(pytester: pytest.Pytester) -> None:
     """A MUST violation fails the run; the message names the requirement and gives curl."""
-    with serve(ZAITS, SECRET, Defects(ignore_signature=True)) as target:
+    with serve(AcceptsEverything) as target:
         result = pytester.runpytest(*_args(target, "-k", "bad-signature-truncated"))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
@@ -286,7 +310,7 @@ def test_must_violation_fails_with_a_replayable_message(pytester: pytest.Pyteste
 def test_ini_supplies_defaults(pytester: pytest.Pytester, lax_url: str) -> None:
     """Profile, strictness and report can come from the ini file instead of the command line."""
     pytester.makeini(
-        "[pytest]\nconformance_profile = zaits\nconformance_strict = true\n"
+        "[pytest]\nconformance_profile = zta\nconformance_strict = true\n"
         "conformance_report = report.json\n"
     )
     result = pytester.runpytest("--target-url", lax_url, "--secret", SECRET, "-k", "oversized")

@@ -37,6 +37,7 @@ __all__ = [
     "leaves",
     "padded",
     "parts",
+    "refreshed",
     "set_at",
     "tampered",
     "with_text",
@@ -222,6 +223,14 @@ def freshen(profile: Profile, event: str | None, payload: Any) -> Any:
     return result
 
 
+def refreshed(profile: Profile, event: str, payload: Any, path: Path) -> Any:
+    """The payload with a never-seen value at ``path`` where its schema allows one, else
+    unchanged."""
+    if not _exists(payload, path):
+        return payload
+    return _replace(payload, path, lambda c: is_valid(profile, event, c)) or payload
+
+
 def fresh_example(profile: Profile, event: str, index: int = 0) -> Any:
     """Example ``index`` of an event with a fresh identity."""
     found = examples(profile, event)
@@ -289,13 +298,17 @@ def _rotations(*groups: str) -> dict[int, int]:
 _FLIP = _rotations("0123456789", "abcdef", "ghijklmnopqrstuvwxyz", "ABCDEF", "GHIJKLMNOPQRSTUVWXYZ")
 
 
-def tampered(profile: Profile, event: str, payload: Any) -> bytes | None:
+def tampered(
+    profile: Profile, event: str, payload: Any, *, keep_identity: bool = False
+) -> bytes | None:
     """The compact body with exactly one byte changed: an ASCII letter or digit inside a
     string, chosen so the payload stays valid when possible (the identity first, where a
-    changed hex digit stays hex: f becomes a). ``None`` when no string has such a character."""
+    changed hex digit stays hex: f becomes a; with ``keep_identity``, never the identity, so
+    the changed body still names the same event). ``None`` when no string has such a
+    character."""
     body = compact(payload)
-    kept = _protected(profile)
     identity = set(_identity_paths(profile))
+    kept = _protected(profile) | (identity if keep_identity else set())
     paths = [p for p, v in leaves(payload) if isinstance(v, str) and p not in kept]
     paths.sort(key=lambda p: p not in identity)
     fallback: bytes | None = None

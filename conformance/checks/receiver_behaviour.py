@@ -4,13 +4,15 @@ bodies."""
 from __future__ import annotations
 
 import json
+import secrets
 from itertools import product
 from typing import Any
 
+from conformance._http import Exchange
 from conformance._profile import Profile
-from conformance.checks._payloads import compact, is_valid, parts, set_at
+from conformance.checks._payloads import compact, is_valid, parts, refreshed, set_at
 from conformance.checks._registry import CHECKS, CheckFailure, NotApplicable
-from conformance.checks._target import Target
+from conformance.checks._target import REJECTED, Target
 
 __all__: list[str] = []
 
@@ -62,28 +64,51 @@ def _order_cases(profile: Profile) -> tuple[str, ...]:
     return tuple(pairs) or ("reverse-catalogue",)
 
 
-def _linked(profile: Profile, later: Any, earlier: Any) -> Any:
-    """``earlier`` with the data fields it shares with ``later`` (the job, document or
-    analysis id) copied from ``later``, when its schema allows; identities stay fresh."""
+_Data = dict[str, Any]
+_Path = tuple[str | int, ...]
+
+
+def _shared(profile: Profile, later: Any, earlier: Any) -> tuple[_Path, _Data, _Data]:
+    """The data path and the data objects of two events, when both have one."""
     data = parts(profile.envelope.data)
-    keep = {parts(p) for p in (profile.envelope.event_id, profile.idempotency_key) if p}
     try:
         ours, theirs = earlier, later
         for part in data:
             ours, theirs = ours[part], theirs[part]
     except (KeyError, TypeError):
-        return earlier
+        return data, {}, {}
     if not isinstance(ours, dict) or not isinstance(theirs, dict):
-        return earlier
-    event = profile.event_type_of(earlier)
-    for key in sorted(set(ours) & set(theirs)):
-        path = (*data, key)
-        if path in keep or type(ours[key]) is not type(theirs[key]) or not isinstance(event, str):
-            continue
-        candidate = set_at(earlier, path, theirs[key])
+        return data, {}, {}
+    return data, ours, theirs
+
+
+def _linked(profile: Profile, later: Any, earlier: Any) -> tuple[Any, Any]:
+    """The two events about one never-seen object: the data fields they share (the job,
+    document or analysis id) get fresh values in ``later`` where its schema allows, and are
+    copied into ``earlier`` where its schema allows; identities stay fresh."""
+    keep = {parts(p) for p in (profile.envelope.event_id, profile.idempotency_key) if p}
+    data, ours, theirs = _shared(profile, later, earlier)
+    later_event, event = profile.event_type_of(later), profile.event_type_of(earlier)
+    if not isinstance(event, str) or not isinstance(later_event, str):
+        return later, earlier
+    for key in sorted(set(ours) - set(theirs)):  # fields the later event may carry as well
+        candidate = set_at(later, (*data, key), ours[key])
+        if (*data, key) not in keep and is_valid(profile, later_event, candidate):
+            later = candidate
+    data, ours, theirs = _shared(profile, later, earlier)
+    shared = sorted(
+        key
+        for key in set(ours) & set(theirs)
+        if (*data, key) not in keep and type(ours[key]) is type(theirs[key])
+    )
+    for key in shared:
+        later = refreshed(profile, later_event, later, (*data, key))
+    _, _, theirs = _shared(profile, later, earlier)
+    for key in shared:
+        candidate = set_at(earlier, (*data, key), theirs[key])
         if is_valid(profile, event, candidate):
             earlier = candidate
-    return earlier
+    return later, earlier
 
 
 @CHECKS.register("receiver.out-of-order", cases=_order_cases)
@@ -96,8 +121,7 @@ def out_of_order(target: Target, case: str | None) -> None:
     else:
         later = next(e for e in profile.events if case == f"{e.name}-before-{e.follows}")
         assert later.follows is not None
-        first = target.example(later.name)
-        payloads = [first, _linked(profile, first, target.example(later.follows))]
+        payloads = list(_linked(profile, target.example(later.name), target.example(later.follows)))
         names = [later.name, later.follows]
     for position, (name, payload) in enumerate(zip(names, payloads, strict=True), 1):
         note = f"{name}, delivery {position} of {len(names)}"
@@ -126,17 +150,50 @@ def _malformed(target: Target, kind: str) -> tuple[bytes, object, str]:
 
 
 @CHECKS.register(
-    "receiver.malformed-body-4xx",
-    cases=tuple(f"{kind}-{how}" for kind, how in product(_MALFORMED, ("signed", "unsigned"))),
+    "receiver.malformed-unsigned-4xx",
+    cases=tuple(f"{k}-{how}" for k, how in product(_MALFORMED, ("unsigned", "bad-signature"))),
 )
-def malformed_body_4xx(target: Target, case: str | None) -> None:
+def malformed_unsigned_4xx(target: Target, case: str | None) -> None:
+    """A malformed body that is not authentic is refused like any unauthenticated request."""
     assert case is not None
-    kind, _, how = case.rpartition("-")
+    kind, how = next((k, case[len(k) + 1 :]) for k in _MALFORMED if case.startswith(k + "-"))
     body, payload, note = _malformed(target, kind)
-    headers = target.headers(body, payload)
     if how == "unsigned":
+        headers = target.headers(body, payload)
         headers.pop(target.profile.signature.header)
         note += ", without a signature"
     else:
-        note += ", correctly signed"
+        headers = target.headers(body, payload, secret=secrets.token_bytes(32))
+        note += ", signed with another secret"
     target.rejected(target.send(target.delivery(body, headers, note=note)))
+
+
+def _signed_malformed(target: Target, case: str | None) -> Exchange:
+    assert case is not None
+    body, payload, note = _malformed(target, case)
+    headers = target.headers(body, payload)
+    return target.send(target.delivery(body, headers, note=note + ", correctly signed"))
+
+
+@CHECKS.register("receiver.malformed-signed-no-5xx", cases=_MALFORMED)
+def malformed_signed_no_5xx(target: Target, case: str | None) -> None:
+    """An authentic but malformed body may be stored (2xx) or refused (4xx), never a 5xx."""
+    exchange = _signed_malformed(target, case)
+    if exchange.status is not None and exchange.status // 100 == 5:
+        raise CheckFailure(
+            f"expected 2xx or 4xx, got {exchange.describe()} (a server error)",
+            expected="2xx (stored) or 4xx (refused), never 5xx",
+            exchange=exchange,
+        )
+
+
+@CHECKS.register("receiver.malformed-signed-refused", cases=_MALFORMED)
+def malformed_signed_refused(target: Target, case: str | None) -> None:
+    """Judges only an acknowledgement: a 5xx is ``malformed-signed-no-5xx``'s to report."""
+    exchange = _signed_malformed(target, case)
+    if exchange.status is not None and exchange.status // 100 == 2:
+        raise CheckFailure(
+            f"expected 4xx, got {exchange.describe()} (accepted)",
+            expected=REJECTED,
+            exchange=exchange,
+        )

@@ -112,16 +112,32 @@ def invalid_signature_401(target: Target, case: str | None) -> None:
     target.status(target.send(delivery), 401)
 
 
-@CHECKS.register("receiver.rejects-tampered-body")
+#: Bytes that are not UTF-8, inserted into the body by the ``invalid-utf8`` case.
+NOT_UTF8 = b"\xff\xfe"
+
+
+@CHECKS.register("receiver.rejects-tampered-body", cases=("after-delivery", "invalid-utf8"))
 def rejects_tampered_body(target: Target, case: str | None) -> None:
+    """A correctly signed body, changed after signing and sent with its signature.
+
+    ``after-delivery`` first delivers the original, then the copy with one byte changed
+    outside the event's identity (a receiver that looks up the id before verifying answers it
+    as a duplicate). ``invalid-utf8`` inserts bytes that are not UTF-8 into a fresh body (a
+    receiver that decodes the body leniently before verifying drops them)."""
     payload = target.example()
     body = compact(payload)
-    tampered = changed_byte(target.profile, target.first_event, payload)
-    if tampered is None:
-        raise NotApplicable("no generated payload has a string to change")
     headers = target.headers(body, payload)
-    note = "one byte of the body changed after signing"
-    target.rejected(target.send(target.delivery(tampered, headers, note=note)))
+    if case == "after-delivery":
+        changed = changed_byte(target.profile, target.first_event, payload, keep_identity=True)
+        if changed is None:
+            raise NotApplicable("no generated payload has a string to change")
+        target.send(target.delivery(body, headers, note="the original, correctly signed"))
+        note = "the delivery just sent again with its signature, one byte of the body changed"
+    else:
+        at = body.index(b'"') + 1
+        changed = body[:at] + NOT_UTF8 + body[at:]
+        note = f"the bytes {NOT_UTF8!r}, which are not UTF-8, inserted after signing"
+    target.rejected(target.send(target.delivery(changed, headers, note=note)))
 
 
 def _reversed_keys(value: Any) -> Any:

@@ -44,8 +44,17 @@ class CorrectReceiver:
         """Raise ``VerificationError`` unless the raw body is correctly signed and fresh."""
         verify(self.profile, self.secret, body, headers)
 
+    def screen(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, object] | None:
+        """A look at the request before it is verified: an answer ends the request there.
+        The correct receiver answers nothing before verifying."""
+        return None
+
     def parse(self, body: bytes) -> Any:
         return json.loads(body)
+
+    def malformed(self, reason: str) -> tuple[int, object]:
+        """The answer to an authentic body that is not a JSON object with an event type."""
+        return 400, {"error": reason}
 
     async def accept(
         self, key: str, event_type: str, payload: dict[str, Any]
@@ -88,16 +97,20 @@ class CorrectReceiver:
             body = await self.read(receive)
         except TooLarge:
             return 413, {"error": "payload too large"}
+        screened = self.screen(body, headers)
+        if screened is not None:
+            return screened
         try:
             self.verify(body, headers)
-            payload = self.parse(body)
         except VerificationError as exc:
             return 401, {"error": str(exc)}
+        try:
+            payload = self.parse(body)
         except (ValueError, RecursionError):
-            return 400, {"error": "the body is not JSON"}
+            return self.malformed("the body is not JSON")
         event_type = self.profile.event_type_of(payload) if isinstance(payload, dict) else None
         if not isinstance(event_type, str):
-            return 400, {"error": "the body is not an object with an event type"}
+            return self.malformed("the body is not an object with an event type")
         assert isinstance(payload, dict)
         key = self.profile.idempotency_value(body, payload) or hashlib.sha256(body).hexdigest()
         return await self.accept(key, event_type, payload)

@@ -8,15 +8,20 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.types import Receive, Scope
+
 from conformance import (
     FutureTimestamp,
     MissingHeader,
+    Profile,
     SignatureMismatch,
     StaleTimestamp,
+    VerificationError,
     sign,
     verify,
 )
 from conformance._signing import parse_timestamp
+from conformance.checks._payloads import examples, parts
 
 from ._base import CorrectReceiver
 
@@ -85,7 +90,11 @@ class VerifiesReserializedJson(CorrectReceiver):
         return json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode()
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        super().verify(self.reserialize(body), headers)
+        try:
+            again = self.reserialize(body)
+        except ValueError:  # a body it cannot parse cannot be authentic to it
+            raise SignatureMismatch(self.profile.signature.header) from None
+        super().verify(again, headers)
 
 
 class IgnoresTimestampTolerance(CorrectReceiver):
@@ -154,3 +163,273 @@ class CrashesOnNonAscii(CorrectReceiver):
     ) -> tuple[int, object]:
         json.dumps(payload, ensure_ascii=False).encode("ascii")  # UnicodeEncodeError
         return await super().accept(key, event_type, payload)
+
+
+def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+class AcceptsMissingSignature(CorrectReceiver):
+    """Verifies a signature when there is one (``if signature := headers.get(...)``), and lets
+    a delivery without the header through."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        if self.profile.signature.header.lower() in _lowered(headers):
+            super().verify(body, headers)
+
+
+class AcceptsMissingTimestamp(CorrectReceiver):
+    """Treats a delivery without the timestamp header as one from an older sender that did not
+    sign, and skips verification for it."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        spec = self.profile.signature.timestamp
+        if spec is None or spec.header.lower() in _lowered(headers):
+            super().verify(body, headers)
+
+
+class AcceptsEmptySignature(CorrectReceiver):
+    """Requires the signature header, then compares only a non-empty value (the comparison is
+    guarded by ``if value:``)."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        value = _lowered(headers).get(self.profile.signature.header.lower())
+        if value is None:
+            raise MissingHeader(self.profile.signature.header)
+        if value:
+            super().verify(body, headers)
+
+
+class VerifiesLossyText(CorrectReceiver):
+    """Reads the body as text, dropping bytes that are not UTF-8
+    (``body.decode(errors="ignore")``), and verifies and parses that text: bytes inserted after
+    signing that are not UTF-8 go unnoticed."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        super().verify(self.text(body), headers)
+
+    def parse(self, body: bytes) -> Any:
+        return json.loads(self.text(body))
+
+    @staticmethod
+    def text(body: bytes) -> bytes:
+        return body.decode("utf-8", errors="ignore").encode("utf-8")
+
+
+class DedupesBeforeVerifying(CorrectReceiver):
+    """Looks the event's id up before verifying, to answer retries fast: a request carrying
+    the id of a delivered event gets the duplicate answer, whatever its signature."""
+
+    def screen(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, object] | None:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return None
+        key = self.profile.idempotency_value(body, payload) if isinstance(payload, dict) else None
+        return self.duplicate() if key is not None and key in self.seen else None
+
+
+class _OneSidedTolerance(CorrectReceiver):
+    """Verifies the signature, then compares the timestamp's age with the tolerance on one
+    side only (``past``: refuses stale timestamps only)."""
+
+    past = True
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        verify(self.profile, self.secret, body, headers, tolerance=math.inf)
+        spec = self.profile.signature.timestamp
+        if spec is None:
+            return
+        text = _lowered(headers)[spec.header.lower()]
+        skew = time.time() - parse_timestamp(spec, text).timestamp()
+        limit = spec.tolerance_seconds
+        if self.past and skew > limit:
+            raise StaleTimestamp(spec.header, skew_seconds=skew, tolerance_seconds=limit)
+        if not self.past and skew < -limit:
+            raise FutureTimestamp(spec.header, skew_seconds=skew, tolerance_seconds=limit)
+
+
+class RefusesOnlyStaleTimestamps(_OneSidedTolerance):
+    """Checks only that the timestamp is not too old (``now - t > tolerance``), as
+    stripe-python does: a timestamp far in the future passes."""
+
+    past = True
+
+
+class RefusesOnlyFutureTimestamps(_OneSidedTolerance):
+    """The age comparison has its sign the wrong way round (``t - now > tolerance``): a
+    timestamp far in the future is refused, a stale one passes."""
+
+    past = False
+
+
+class UnboundTimestamp(CorrectReceiver):
+    """Checks that the header's timestamp is fresh, then accepts a signature made at any
+    moment of the window: the header is not bound to the signature."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        spec = self.profile.signature.timestamp
+        if spec is None:
+            super().verify(body, headers)
+            return
+        lowered = _lowered(headers)
+        try:
+            sent = int(lowered.get(spec.header.lower(), ""))
+        except ValueError:
+            raise MissingHeader(spec.header) from None
+        limit = spec.tolerance_seconds
+        skew = time.time() - sent
+        if abs(skew) > limit:
+            raise StaleTimestamp(spec.header, skew_seconds=skew, tolerance_seconds=limit)
+        for moment in range(sent - limit, sent + limit + 1):
+            moved = {**lowered, spec.header.lower(): str(moment)}
+            try:
+                verify(self.profile, self.secret, body, moved, tolerance=math.inf)
+            except VerificationError:
+                continue
+            return
+        raise SignatureMismatch(self.profile.signature.header)
+
+
+class RefusesDuplicates(CorrectReceiver):
+    """Answers 409 Conflict to an event it has seen before."""
+
+    def duplicate(self) -> tuple[int, object]:
+        return 409, {"error": "duplicate event"}
+
+
+class OtherDuplicateAnswer(CorrectReceiver):
+    """Acknowledges a duplicate like a first delivery, not with the profile's documented
+    duplicate answer."""
+
+    def duplicate(self) -> tuple[int, object]:
+        return 200, {"received": True}
+
+
+class RefusesUnknownEvents(CorrectReceiver):
+    """Answers 400 to an event type outside the catalogue."""
+
+    async def accept(
+        self, key: str, event_type: str, payload: dict[str, Any]
+    ) -> tuple[int, object]:
+        if event_type not in self.profile.event_names:
+            return 400, {"error": f"unknown event type {event_type!r}"}
+        return await super().accept(key, event_type, payload)
+
+
+class InsistsOnOrder(CorrectReceiver):
+    """Tracks each object (job, document, analysis) through a state machine: a later event
+    about an object it has not seen start (a completion first) creates it as finished, and the
+    start that arrives afterwards is an illegal transition, answered 409."""
+
+    def __init__(self, profile: Profile, secret: str) -> None:
+        super().__init__(profile, secret)
+        self.started: set[tuple[str, object]] = set()
+        self.finished_first: set[tuple[str, object]] = set()
+
+    def _links(self, event_type: str, payload: dict[str, Any]) -> set[tuple[str, object]]:
+        """The (field, value) pairs naming the object: the data fields that the event and the
+        events it is paired with (the ones it follows, or that follow it) require."""
+        pairs = {e.follows for e in self.profile.events if e.name == event_type and e.follows}
+        pairs |= {e.name for e in self.profile.events if e.follows == event_type}
+        data = _data(self.profile, payload)
+        kinds = {event_type, *pairs}
+        keys = {k for kind in kinds for k in _data(self.profile, examples(self.profile, kind)[0])}
+        return {(k, v) for k, v in data.items() if k in keys and isinstance(v, str | int)}
+
+    async def accept(
+        self, key: str, event_type: str, payload: dict[str, Any]
+    ) -> tuple[int, object]:
+        if event_type in self.profile.event_names:
+            links = self._links(event_type, payload)
+            if self.profile.event(event_type).follows is not None:
+                self.finished_first |= links - self.started
+            elif links & self.finished_first:
+                return 409, {"error": f"{event_type} for an object that has already finished"}
+            else:
+                self.started |= links
+        return await super().accept(key, event_type, payload)
+
+
+def _data(profile: Profile, payload: Any) -> dict[str, Any]:
+    node = payload
+    for part in parts(profile.envelope.data):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+class NoSizeLimit(CorrectReceiver):
+    """Reads bodies of any size."""
+
+    @property
+    def limit(self) -> int:
+        return 1 << 40
+
+
+class ForbiddenForBadSignatures(CorrectReceiver):
+    """Answers 403 Forbidden, not 401, to a signature that does not verify."""
+
+    async def handle(self, scope: Scope, receive: Receive) -> tuple[int, object]:
+        status, answer = await super().handle(scope, receive)
+        return (403, answer) if status == 401 else (status, answer)
+
+
+class CrashesOnSignedMalformed(CorrectReceiver):
+    """Verifies, then parses without handling errors: an authentic body that is not a JSON
+    object with an event type is a 500."""
+
+    def malformed(self, reason: str) -> tuple[int, object]:
+        raise ValueError(reason)
+
+
+class StoresSignedMalformed(CorrectReceiver):
+    """Acknowledges an authentic body it cannot use, to look at it later, instead of
+    refusing it."""
+
+    def malformed(self, reason: str) -> tuple[int, object]:
+        return 202, {"received": True, "stored_for_review": reason}
+
+
+class AcknowledgesUnverifiableJunk(CorrectReceiver):
+    """When a body that is not an event fails verification (no signature, or a wrong one), it
+    logs it and answers 200, "so the sender stops retrying junk"; an event that fails
+    verification is still refused."""
+
+    def screen(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, object] | None:
+        try:
+            text = body.decode("utf-8")  # the junk is logged as text; other bytes fall through
+        except UnicodeDecodeError:
+            return None
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(self.profile.event_type_of(payload), str):
+            return None
+        try:
+            self.verify(body, headers)
+        except VerificationError:
+            return 200, {"status": "ignored"}
+        return None
+
+
+class IntegerNumbersOnly(CorrectReceiver):
+    """Its model of every event types numbers as integers (an old schema version): a payload
+    with a fractional number is refused with 422."""
+
+    async def accept(
+        self, key: str, event_type: str, payload: dict[str, Any]
+    ) -> tuple[int, object]:
+        if has_float(payload):
+            return 422, {"error": "expected an integer"}
+        return await super().accept(key, event_type, payload)
+
+
+def has_float(value: object) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_float(v) for v in value)
+    return False
