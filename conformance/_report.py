@@ -21,6 +21,7 @@ from conformance._config import SuiteConfig
 from conformance._http import format_failure
 from conformance._requirements import Requirement
 from conformance.checks import Case, CheckFailure, NotApplicable, Target
+from conformance.checks._preflight import Diagnosis
 
 __all__ = ["CaseResult", "Outcome", "Report", "Verdict", "format_counts", "grade", "judge"]
 
@@ -132,6 +133,8 @@ class Report:
         self.requirements = tuple(requirements)
         self._reasons = dict(reasons or {})
         self._cases: dict[str, list[CaseResult]] = {r.id: [] for r in self.requirements}
+        #: Why the correctly signed delivery sent before the checks was not acknowledged.
+        self.diagnosis: Diagnosis | None = None
 
     @classmethod
     def for_suite(cls, suite: SuiteConfig, cases: Iterable[Case]) -> Report:
@@ -183,6 +186,7 @@ class Report:
             "role": self.role,
             "strict": self.strict,
             "summary": self.summary(),
+            "diagnosis": None if self.diagnosis is None else self.diagnosis.as_dict(),
             "requirements": [self._entry(r) for r in self.requirements],
         }
 
@@ -217,7 +221,10 @@ class Report:
         """``lines()`` with terminal markup: colour by outcome, the counts in bold."""
         lines = self.lines()
         styles = [_MARKUP[self.outcome(r.id)] for r in self.requirements] + [{"bold": True}]
-        return list(zip(lines, styles, strict=True))
+        styled = list(zip(lines, styles, strict=True))
+        if self.diagnosis is None:
+            return styled
+        return [(line, {"red": True}) for line in self.diagnosis.lines()] + styled
 
 
 _MARKUP: Mapping[Outcome, dict[str, bool]] = {

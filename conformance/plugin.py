@@ -34,7 +34,9 @@ from conformance._config import (
 )
 from conformance._http import probe
 from conformance._report import Report
-from conformance.checks import CHECKS, cases_for
+from conformance.checks import CHECKS, Target, cases_for
+from conformance.checks._preflight import preflight
+from conformance.checks._target import make_client
 
 __all__ = ["CASE_FIXTURE", "NOT_STRICT_PROPERTY", "SUITE_DIR"]
 
@@ -121,7 +123,19 @@ def pytest_configure(config: pytest.Config) -> None:
         if problem is not None:
             raise pytest.UsageError(f"cannot reach the target {suite.target_url}: {problem}")
     cases = cases_for(CHECKS, suite.profile, suite.role)
-    config.stash[_STATE] = _State(suite, Report.for_suite(suite, cases))
+    report = Report.for_suite(suite, cases)
+    if suite.role == "receiver" and not config.getoption("collectonly", False):
+        with make_client(suite.timeout) as client:
+            report.diagnosis = preflight(
+                Target(
+                    url=suite.target_url,
+                    profile=suite.profile,
+                    secret=suite.secret,
+                    timeout=suite.timeout,
+                    client=client,
+                )
+            )
+    config.stash[_STATE] = _State(suite, report)
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         # No paths on the command line: run the bundled suite, not the local testpaths.
         config.args = [str(SUITE_DIR)]
@@ -143,7 +157,10 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = _state(config)
-    return None if state is None else state.config.describe()
+    if state is None:
+        return None
+    diagnosis = state.report.diagnosis
+    return state.config.describe() + ([] if diagnosis is None else diagnosis.lines())
 
 
 def pytest_report_teststatus(

@@ -187,7 +187,10 @@ def test_clean_run_and_report_shape(pytester: pytest.Pytester, url: str) -> None
     result = pytester.runpytest(*_args(url, "--conformance-report", "report.json"))
     assert result.ret == pytest.ExitCode.OK
     report = _report(pytester)
-    assert set(report) == {"target", "profile", "role", "strict", "summary", "requirements"}
+    assert set(report) == {
+        "target", "profile", "role", "strict", "summary", "diagnosis", "requirements"
+    }
+    assert report["diagnosis"] is None
     assert (report["target"], report["profile"], report["role"], report["strict"]) == (
         url,
         "zaits",

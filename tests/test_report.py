@@ -117,6 +117,7 @@ def test_report_json(tmp_path: Path) -> None:
         "role": "receiver",
         "strict": False,
         "summary": {"passed": 1, "failed": 0, "not-strict": 0, "skipped": 2},
+        "diagnosis": None,
         "requirements": [
             {
                 "id": MUST.id,

@@ -3,6 +3,7 @@ above the profile's limit."""
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,21 +34,33 @@ def responds_in_time(target: Target, case: str | None) -> None:
     ]
     with ThreadPoolExecutor(max_workers=BURST) as pool:
         exchanges = list(pool.map(target.send, deliveries))
-    late = [e for e in exchanges if not _in_time(e, target.timeout)]
-    if late:
-        lines = [f"  {e.request.note}: {e.describe()} after {e.elapsed:.2f} s" for e in late]
+    late = [e for e in exchanges if not _answered_in_time(e, target.timeout)]
+    refused = [e for e in exchanges if e not in late and not _acknowledged(e)]
+    if late or refused:
+        parts = []
+        if late:
+            parts.append(f"{len(late)} got no answer within {target.timeout:g} s")
+        if refused:
+            statuses = Counter(e.describe() for e in refused)
+            shown = ", ".join(f"{status}: {n}" for status, n in statuses.most_common())
+            parts.append(f"{len(refused)} were answered in time but not with 2xx ({shown})")
+        lines = [
+            f"  {e.request.note}: {e.describe()} after {e.elapsed:.2f} s" for e in late + refused
+        ]
         raise CheckFailure(
-            f"{len(late)} of {BURST} concurrent deliveries were not acknowledged within "
-            f"{target.timeout:g} s",
+            f"of {BURST} concurrent deliveries, " + " and ".join(parts),
             expected=f"{ACCEPTED} within {target.timeout:g} s, for every delivery",
-            exchange=late[0],
-            detail="Late or refused:\n" + "\n".join(lines),
+            exchange=(late + refused)[0],
+            detail="Not acknowledged in time:\n" + "\n".join(lines),
         )
 
 
-def _in_time(exchange: Exchange, timeout: float) -> bool:
-    status = exchange.status
-    return status is not None and status // 100 == 2 and exchange.elapsed <= timeout
+def _answered_in_time(exchange: Exchange, timeout: float) -> bool:
+    return exchange.status is not None and exchange.elapsed <= timeout
+
+
+def _acknowledged(exchange: Exchange) -> bool:
+    return exchange.status is not None and exchange.status // 100 == 2
 
 
 def _body_of(target: Target, size: int, *, validate: bool) -> tuple[str, Any, bytes]:
