@@ -16,6 +16,7 @@ user would run it.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,12 @@ from broken import (
     applies,
     expected_for,
 )
-from broken._judge import Verdicts, disabled, judge_receiver
+from broken._judge import Verdicts, disabled, judge_receiver, replaced
 
 from conformance import Profile, list_profiles, load_profile
 from conformance._report import Outcome
-from conformance.checks import CHECKS, cases_for
+from conformance.checks import CHECKS, CheckFunction, Target, cases_for
+from conformance.checks._payloads import compact
 from reference import serve_in_thread
 
 pytestmark = pytest.mark.slow
@@ -118,6 +120,44 @@ def test_gutting_a_check_lets_its_defect_through(key: str) -> None:
     assert set(_judge(defect, profile).violated()) == {key}
     with disabled(key):
         assert _judge(defect, profile).violated() == {}
+
+
+def _untampered_with_another_secret(target: Target, case: str | None) -> None:
+    """``rejects-tampered-body`` weakened: the body is left alone, signed with a wrong key."""
+    payload = target.example()
+    body = compact(payload)
+    headers = target.headers(body, payload, secret=secrets.token_bytes(32))
+    target.rejected(target.send(target.delivery(body, headers, note="another secret")))
+
+
+def _stale_instead_of_future(target: Target, case: str | None) -> None:
+    """``rejects-future-timestamp`` weakened: the timestamp sent is a stale one."""
+    spec = target.profile.signature.timestamp
+    assert spec is not None
+    payload = target.example()
+    body = compact(payload)
+    moment = target.clock() - spec.tolerance_seconds - 60
+    headers = target.headers(body, payload, timestamp=moment)
+    target.rejected(target.send(target.delivery(body, headers, note="stale")))
+
+
+@pytest.mark.parametrize(
+    ("key", "mutant"),
+    [
+        ("receiver.rejects-tampered-body", _untampered_with_another_secret),
+        ("receiver.rejects-future-timestamp", _stale_instead_of_future),
+    ],
+    ids=["tampered-body-as-wrong-secret", "future-timestamp-as-stale"],
+)
+def test_a_weakened_check_lets_its_defect_through(key: str, mutant: CheckFunction) -> None:
+    """A check that still fails something, but no longer what its requirement names, misses
+    the defect that only the real check catches."""
+    missed = []
+    for defect, profile_name in guards(key):
+        profile = load_profile(profile_name)
+        with replaced(key, mutant):
+            missed.append(_judge(defect, profile).violated() == {})
+    assert any(missed)
 
 
 def test_every_expected_key_is_a_receiver_requirement() -> None:

@@ -8,15 +8,15 @@ the plugin in a subprocess (``tests/_suite_runner.py``), so the plugin path is c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 
 from conformance import Profile
 from conformance._report import CaseResult, Outcome, judge
-from conformance.checks import CHECKS, Case, Check, Target, cases_for
+from conformance.checks import CHECKS, Case, Check, CheckFunction, Target, cases_for
 from conformance.checks._target import make_client
 
-__all__ = ["VIOLATED", "Verdicts", "disabled", "judge_receiver"]
+__all__ = ["VIOLATED", "Verdicts", "disabled", "judge_receiver", "replaced"]
 
 VIOLATED = frozenset({Outcome.FAILED, Outcome.NOT_STRICT})
 _CRASHED = "the check itself failed"
@@ -69,21 +69,25 @@ def _passes(target: Target, case: str | None) -> None:
 
 
 @contextmanager
-def disabled(key: str, case: str | None = None) -> Iterator[Check]:
-    """The check for ``key`` replaced by one that always passes (only for ``case`` when one
-    is named), for as long as the block runs; yields the original check."""
+def replaced(key: str, run: CheckFunction, case: str | None = None) -> Iterator[Check]:
+    """The check for ``key`` replaced by ``run`` (only for ``case`` when one is named) for as
+    long as the block runs; yields the original check. The meta-tests weaken checks this way
+    and prove that the corpus notices."""
     original = CHECKS.get(key)
     assert original is not None, f"no check is registered for {key}"
-    run = original.run
+    kept = original.run
 
-    def gutted(target: Target, name: str | None) -> None:
-        if case is None or name == case:
-            return _passes(target, name)
-        return run(target, name)
+    def mutant(target: Target, name: str | None) -> None:
+        return run(target, name) if case is None or name == case else kept(target, name)
 
     checks = CHECKS._checks
-    checks[key] = replace(original, run=gutted)
+    checks[key] = replace(original, run=mutant)
     try:
         yield original
     finally:
         checks[key] = original
+
+
+def disabled(key: str, case: str | None = None) -> AbstractContextManager[Check]:
+    """The check for ``key`` gutted to always pass (only for ``case`` when one is named)."""
+    return replaced(key, _passes, case)
