@@ -18,9 +18,10 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (slow tests included; pass `-- -m "not slow"` to skip them)."""
+    """Run the test suite on every core (slow tests included; pass `-- -m "not slow"` to
+    skip them)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session(python=PYTHON)

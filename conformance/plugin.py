@@ -118,6 +118,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--noconftest with {TARGET_URL}: the suite's fixtures are in its conftest.py"
         )
+    if getattr(config.option, "numprocesses", None) not in (None, 0, "0"):
+        # Cases run in xdist's workers would be graded there, and the report and summary,
+        # which live in this process, would stay empty.
+        raise pytest.UsageError(
+            f"{TARGET_URL} runs the suite in one process: its cases share one target and one "
+            "report. Run it with -n 0 (or -p no:xdist)."
+        )
     if not config.getoption("collectonly", False):
         problem = probe(suite.target_url, min(suite.timeout, _PROBE_SECONDS))
         if problem is not None:

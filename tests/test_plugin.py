@@ -4,6 +4,7 @@ receivers of the broken corpus (``tests/broken``) served on loopback."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 from collections.abc import Iterator
@@ -116,6 +117,15 @@ BASE = ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits", "--secret"
             [*BASE, "--conformance-report", "."],
             "ERROR: --conformance-report '.' is a directory; name a file",
             id="report-is-a-directory",
+        ),
+        pytest.param(
+            [*BASE, "-p", "xdist", "-n", "2"],
+            "ERROR: --target-url runs the suite in one process: its cases share one target and "
+            "one report. Run it with -n 0 (or -p no:xdist).",
+            id="xdist-workers",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("xdist") is None, reason="pytest-xdist is not installed"
+            ),
         ),
     ],
 )
