@@ -28,7 +28,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from conformance import Requirement, Source
+from conformance import load_profile
 from conformance._http import CURL_BODY_LIMIT, Delivery, Exchange, format_failure, send
 
 CURL = shutil.which("curl")
@@ -36,14 +36,7 @@ SHELLS = ["bash", "sh"]
 
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 
-REQUIREMENT = Requirement(
-    id="demo.receiver.rejects-bad-signature",
-    key="receiver.rejects-bad-signature",
-    level="MUST",
-    role="receiver",
-    text="A delivery whose signature is bad is rejected with 4xx.",
-    source=Source(quote="q", anchor="standard-webhooks"),
-)
+REQUIREMENT = load_profile("zaits").requirement("zaits.receiver.rejects-bad-signature")
 #: Characters ``str.splitlines`` breaks at besides "\n" and "\r".
 LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
