@@ -295,12 +295,30 @@ def _add_signing(parser: ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="the raw body, or - for stdin")
 
 
+#: The suite is not a command: it is the pytest plugin, which --help would otherwise not name.
+_EPILOG = f"""\
+Test a webhook receiver with the conformance suite, a pytest plugin installed
+with this package (it needs no test files; --role receiver is the default and
+the only role implemented yet):
+  python -m pytest --target-url=URL --profile=NAME --secret=SECRET
+For example, against the reference receiver:
+  {PROG} serve receiver --profile zaits --secret s3cret &
+  python -m pytest --target-url=http://127.0.0.1:8000/webhook \\
+      --profile=zaits --secret=s3cret --conformance-report=report.json
+'python -m pytest --help' lists the other options (--conformance-strict,
+--conformance-timeout, ...); '{PROG} demo' runs the suite
+against the reference receiver for every bundled profile.
+
+The secret may come from ${SECRET_ENV} instead of --secret."""
+
+
 def build_parser() -> ArgumentParser:
     """The full parser, with the commands other packages register."""
     parser = _Parser(
         prog=PROG,
         description="Webhook contracts: profiles, signing, verification and payload validation.",
-        epilog=f"The secret may come from ${SECRET_ENV} instead of --secret.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the command lines
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)

@@ -13,6 +13,7 @@ fixtures and its parametrization (one test per requirement case) live in
 from __future__ import annotations
 
 import argparse
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +39,7 @@ from conformance.checks import CHECKS, Target, cases_for
 from conformance.checks._preflight import preflight
 from conformance.checks._target import make_client
 
-__all__ = ["CASE_FIXTURE", "NOT_STRICT_PROPERTY", "SUITE_DIR"]
+__all__ = ["CASE_FIXTURE", "NOT_STRICT_PROPERTY", "SUITE_DIR", "report_of"]
 
 SUITE_DIR = Path(__file__).resolve().parent / "_suite"
 #: The fixture each role's suite test takes: ``receiver_case``.
@@ -130,27 +131,49 @@ def pytest_configure(config: pytest.Config) -> None:
         if problem is not None:
             raise pytest.UsageError(f"cannot reach the target {suite.target_url}: {problem}")
     cases = cases_for(CHECKS, suite.profile, suite.role)
-    report = Report.for_suite(suite, cases)
-    if suite.role == "receiver" and not config.getoption("collectonly", False):
-        with make_client(suite.timeout) as client:
-            report.diagnosis = preflight(
-                Target(
-                    url=suite.target_url,
-                    profile=suite.profile,
-                    secret=suite.secret,
-                    timeout=suite.timeout,
-                    client=client,
-                )
-            )
-    config.stash[_STATE] = _State(suite, report)
+    config.stash[_STATE] = _State(suite, Report.for_suite(suite, cases))
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         # No paths on the command line: run the bundled suite, not the local testpaths.
         config.args = [str(SUITE_DIR)]
         config.args_source = pytest.Config.ArgsSource.ARGS
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionstart(session: pytest.Session) -> Generator[None]:
+    """The preflight delivery, right after the report header and before collection. It
+    runs after every other plugin's session start, hypothesis's included: the delivery's
+    payload is drawn with hypothesis, which warns about work done while it initializes."""
+    yield
+    state = _state(session.config)
+    if state is None or session.config.getoption("collectonly", False):
+        return
+    suite = state.config
+    if suite.role != "receiver":
+        return
+    with make_client(suite.timeout) as client:
+        target = Target(
+            url=suite.target_url,
+            profile=suite.profile,
+            secret=suite.secret,
+            timeout=suite.timeout,
+            client=client,
+        )
+        state.report.diagnosis = preflight(target)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if state.report.diagnosis is not None and reporter is not None:
+        for line in state.report.diagnosis.lines():
+            reporter.write_line(line, red=True)
+
+
 def _state(config: pytest.Config) -> _State | None:
     return config.stash.get(_STATE, None)
+
+
+def report_of(config: pytest.Config) -> Report | None:
+    """The graded report of a run with ``--target-url`` (``None`` in any other run), for
+    tools that run the suite with ``pytest.main`` and want the result without a file."""
+    state = _state(config)
+    return None if state is None else state.report
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -164,10 +187,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = _state(config)
-    if state is None:
-        return None
-    diagnosis = state.report.diagnosis
-    return state.config.describe() + ([] if diagnosis is None else diagnosis.lines())
+    return None if state is None else state.config.describe()
 
 
 def pytest_report_teststatus(

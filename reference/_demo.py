@@ -4,6 +4,10 @@ For each profile (default: every bundled one) the reference receiver starts on l
 with a random secret and a throwaway SQLite file, the receiver-role suite runs against it
 in-process through the pytest plugin, and the per-profile reports are combined into one
 JSON file. The exit code is 0 when every MUST requirement passes.
+
+The combined report is the only file the demo leaves: each profile's report is taken from
+its pytest run in memory rather than written to the throwaway directory, whose path would
+be printed and then vanish.
 """
 
 from __future__ import annotations
@@ -64,8 +68,27 @@ def _secret(profile: Profile) -> str:
     return "whsec_" + secrets.token_urlsafe(24)
 
 
-def _run_suite(name: str, profile: Profile, workdir: Path, report: Path, *, fast: bool) -> int:
-    """Serve the reference for ``profile`` and run the suite against it; pytest's exit code."""
+class _KeepReport:
+    """A pytest plugin that keeps the graded report of the run it is passed to."""
+
+    def __init__(self) -> None:
+        self.report: dict[str, Any] | None = None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Imported here, not at the top, to keep the plugin (and httpx) out of every other
+        # CLI command's start-up.
+        from conformance.plugin import report_of
+
+        report = report_of(session.config)
+        if report is not None:
+            self.report = report.as_dict()
+
+
+def _run_suite(
+    name: str, profile: Profile, workdir: Path, *, fast: bool
+) -> tuple[int, dict[str, Any] | None]:
+    """Serve the reference for ``profile`` and run the suite against it: pytest's exit code
+    and the report, or None if the run stopped before its end."""
     secret = _secret(profile)
     app = create_app(profile, secret, db_path=workdir / f"{profile.name}.sqlite3")
     ini = workdir / "pytest.ini"
@@ -92,14 +115,14 @@ def _run_suite(name: str, profile: Profile, workdir: Path, report: Path, *, fast
             "receiver",
             "--secret",
             secret,
-            "--conformance-report",
-            str(report),
         ]
         if fast:
             argv += ["-m", "not slow"]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
             argv += ["-p", "conformance.plugin"]
-        return int(pytest.main(argv))
+        keep = _KeepReport()
+        code = int(pytest.main(argv, plugins=[keep]))
+        return code, keep.report
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -114,12 +137,11 @@ def run_demo(args: argparse.Namespace) -> int:
         for name, profile in profiles:
             workdir = Path(tmp) / profile.name
             workdir.mkdir()
-            path = workdir / "report.json"
-            code = _run_suite(name, profile, workdir, path, fast=args.fast)
-            if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not path.exists():
+            code, report = _run_suite(name, profile, workdir, fast=args.fast)
+            if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or report is None:
                 broken.append(f"{profile.name} (pytest exit code {code})")
                 continue
-            reports.append(json.loads(path.read_text(encoding="utf-8")))
+            reports.append(report)
     summary = {o: sum(r["summary"][o] for r in reports) for o in _OUTCOMES}
     conformant = not broken and summary["failed"] == 0
     combined = {"conformant": conformant, "summary": summary, "profiles": reports}

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -544,6 +545,38 @@ def test_version_and_help_exit_0(capsys):
     assert code == 0
     for command in ("profiles", "events", "sign", "verify", "validate", "requirements"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
+
+
+def test_help_says_how_to_test_a_receiver_with_the_pytest_plugin(capsys):
+    """The suite is a pytest plugin, not a command: `--help` says how to run it, with an
+    example against the reference receiver, and points to `demo`."""
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "pytest" in out
+    assert "--target-url" in out
+    assert "python -m pytest --target-url=URL --profile=NAME --secret=SECRET\n" in out
+    assert "  webhook-conformance serve receiver --profile zaits --secret s3cret &\n" in out
+    assert "--target-url=http://127.0.0.1:8000/webhook" in out  # where `serve` listens
+    assert "'webhook-conformance demo'" in out
+    assert "$WEBHOOK_SECRET" in out
+
+
+def test_help_names_only_options_that_exist(capsys, tmp_path):
+    """Every option the top-level help names is one of pytest's (the plugin's among them),
+    of `serve receiver`, or `--help`: the example can be pasted as it is."""
+    _, help_text, _ = run(capsys, "--help")
+    epilog = help_text[help_text.index("Test a webhook receiver") :]
+    _, serve_help, _ = run(capsys, "serve", "receiver", "--help")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--help"]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        command[-1:-1] = ["-p", "conformance.plugin"]
+    pytest_help = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", epilog))
+    assert {"--target-url", "--profile", "--secret", "--conformance-report"} <= named
+    known = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", pytest_help + serve_help))
+    assert named - known == set()
 
 
 def test_commands_from_entry_points_are_registered_and_broken_ones_skipped(capsys, monkeypatch):

@@ -4,6 +4,7 @@ so the demo's own pytest run is independent of this one."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,20 @@ import pytest
 
 from conformance._cli import main
 
+#: What the demo (and the plugin in the runs it makes) says it wrote: ``... written to PATH``,
+#: and any absolute path elsewhere in the output (a URL's path is not one).
+_WRITTEN = re.compile(r"\bwritten to (\S+?);?$", re.MULTILINE)
+_ABSOLUTE = re.compile(r"(?<![\w.:/])/[\w.-]+(?:/[\w.-]+)+")
+
+
+def printed_paths(output: str, cwd: Path) -> set[Path]:
+    """Every file path in the demo's output, relative ones taken from ``cwd``."""
+    return {cwd / path for path in (*_WRITTEN.findall(output), *_ABSOLUTE.findall(output))}
+
 
 def test_demo_one_profile_fast(tmp_path: Path) -> None:
-    """The demo runs the fast suite for one profile, exits 0 and writes the combined report."""
+    """The demo runs the fast suite for one profile, exits 0 and writes the combined report:
+    the one file it leaves, and the one path it prints, which exists after it exits."""
     report = tmp_path / "out" / "report.json"
     done = subprocess.run(
         [
@@ -49,6 +61,10 @@ def test_demo_one_profile_fast(tmp_path: Path) -> None:
     assert done.stdout.rstrip().endswith(
         f"report written to {report}; every MUST requirement passes"
     )
+    printed = printed_paths(done.stdout + done.stderr, tmp_path)
+    assert printed == {report}
+    assert all(path.is_file() for path in printed)
+    assert sorted(tmp_path.rglob("*")) == [report.parent, report]  # no .hypothesis/ either
 
 
 def test_demo_unknown_profile(tmp_path: Path) -> None:

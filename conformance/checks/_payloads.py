@@ -12,10 +12,12 @@ validated, and the first valid one wins.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
 import secrets
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -76,32 +78,47 @@ def is_valid(profile: Profile, event: str, payload: object) -> bool:
 
 @cache
 def examples(profile: Profile, event: str) -> tuple[Any, ...]:
-    """``EXAMPLES_PER_EVENT`` valid payloads of one event, minimal first, always the same."""
+    """``EXAMPLES_PER_EVENT`` valid payloads of one event, minimal first, always the same.
+
+    Hypothesis leaves nothing behind: besides its example database (off), it caches its
+    Unicode tables (when ``hypothesis_jsonschema`` is first imported) and the constants of
+    local source files in its storage directory, ``./.hypothesis`` by default, so that is a
+    temporary directory meanwhile (both caches stay in memory for the rest of the process).
+    """
     # Imported here: hypothesis warns about work done while pytest loads plugins, and the
     # plugin imports this module in every pytest run.
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis_jsonschema import from_schema
+    from hypothesis import configuration
 
-    validator = _validator(profile, event)
-    schema = resolved_schema(profile, payload_schema(profile, event))
-    strategy = from_schema(schema).filter(lambda v: validator.is_valid(v) and _encodable(v))
+    home = configuration.storage_directory(intent_to_write=False)
+    previous: Any = getattr(home, "path", home)  # a StorageDirectory; a Path in older versions
     found: list[Any] = []
+    with contextlib.ExitStack() as stack:
+        storage = stack.enter_context(tempfile.TemporaryDirectory(prefix="webhook-conformance-"))
+        configuration.set_hypothesis_home_dir(storage)
+        stack.callback(configuration.set_hypothesis_home_dir, previous)  # before the removal
 
-    @settings(
-        database=None,
-        derandomize=True,
-        max_examples=EXAMPLES_PER_EVENT,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        deadline=None,
-        report_multiple_bugs=False,
-    )
-    @given(strategy)
-    def collect(value: Any) -> None:
-        if len(found) < EXAMPLES_PER_EVENT:
-            found.append(value)
+        from hypothesis import HealthCheck, Phase, given, settings
+        from hypothesis_jsonschema import from_schema
 
-    collect()
+        validator = _validator(profile, event)
+        schema = resolved_schema(profile, payload_schema(profile, event))
+        strategy = from_schema(schema).filter(lambda v: validator.is_valid(v) and _encodable(v))
+
+        @settings(
+            database=None,
+            derandomize=True,
+            max_examples=EXAMPLES_PER_EVENT,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            deadline=None,
+            report_multiple_bugs=False,
+        )
+        @given(strategy)
+        def collect(value: Any) -> None:
+            if len(found) < EXAMPLES_PER_EVENT:
+                found.append(value)
+
+        collect()
     return tuple(found)
 
 
