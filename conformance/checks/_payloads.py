@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
+import pathlib
 import re
 import secrets
 import tempfile
@@ -76,27 +78,39 @@ def is_valid(profile: Profile, event: str, payload: object) -> bool:
     return bool(_validator(profile, event).is_valid(payload))
 
 
-@cache
-def examples(profile: Profile, event: str) -> tuple[Any, ...]:
-    """``EXAMPLES_PER_EVENT`` valid payloads of one event, minimal first, always the same.
-
-    Hypothesis leaves nothing behind: besides its example database (off), it caches its
-    Unicode tables (when ``hypothesis_jsonschema`` is first imported) and the constants of
-    local source files in its storage directory, ``./.hypothesis`` by default, so that is a
-    temporary directory meanwhile (both caches stay in memory for the rest of the process).
-    """
-    # Imported here: hypothesis warns about work done while pytest loads plugins, and the
-    # plugin imports this module in every pytest run.
+@contextlib.contextmanager
+def _hypothesis_storage() -> Iterator[None]:
+    """Hypothesis's storage directory, for as long as the block runs, moved out of the
+    current directory (its default, ``./.hypothesis``) into the user's cache directory, or a
+    temporary one when that cannot be written. Even with its example database off,
+    hypothesis keeps its Unicode tables (built when ``hypothesis_jsonschema`` is first
+    imported, a second or two) and the constants of local source files there; in the cache
+    directory they are built once per machine, not once per run, and nothing is left in the
+    directory the user runs the suite from."""
     from hypothesis import configuration
 
     home = configuration.storage_directory(intent_to_write=False)
     previous: Any = getattr(home, "path", home)  # a StorageDirectory; a Path in older versions
-    found: list[Any] = []
+    cache_home = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
     with contextlib.ExitStack() as stack:
-        storage = stack.enter_context(tempfile.TemporaryDirectory(prefix="webhook-conformance-"))
+        storage = cache_home / "webhook-conformance" / "hypothesis"
+        try:
+            storage.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            storage = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory()))
         configuration.set_hypothesis_home_dir(storage)
-        stack.callback(configuration.set_hypothesis_home_dir, previous)  # before the removal
+        stack.callback(configuration.set_hypothesis_home_dir, previous)  # before any removal
+        yield
 
+
+@cache
+def examples(profile: Profile, event: str) -> tuple[Any, ...]:
+    """``EXAMPLES_PER_EVENT`` valid payloads of one event, minimal first, always the same
+    (drawn with hypothesis's storage out of the current directory: ``_hypothesis_storage``)."""
+    # Imported here: hypothesis warns about work done while pytest loads plugins, and the
+    # plugin imports this module in every pytest run.
+    found: list[Any] = []
+    with _hypothesis_storage():
         from hypothesis import HealthCheck, Phase, given, settings
         from hypothesis_jsonschema import from_schema
 
