@@ -151,14 +151,7 @@ def pytest_sessionstart(session: pytest.Session) -> Generator[None]:
     if suite.role != "receiver":
         return
     with make_client(suite.timeout) as client:
-        target = Target(
-            url=suite.target_url,
-            profile=suite.profile,
-            secret=suite.secret,
-            timeout=suite.timeout,
-            client=client,
-        )
-        state.report.diagnosis = preflight(target)
+        state.report.diagnosis = preflight(Target.of(suite, client))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if state.report.diagnosis is not None and reporter is not None:
         for line in state.report.diagnosis.lines():

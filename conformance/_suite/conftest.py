@@ -62,12 +62,5 @@ def conformance_report(pytestconfig: pytest.Config) -> Report:
 @pytest.fixture(scope="session")
 def conformance_target(conformance_config: SuiteConfig) -> Iterator[Target]:
     """The system under test, with one HTTP client for the whole session."""
-    suite = conformance_config
-    with make_client(suite.timeout) as client:
-        yield Target(
-            url=suite.target_url,
-            profile=suite.profile,
-            secret=suite.secret,
-            timeout=suite.timeout,
-            client=client,
-        )
+    with make_client(conformance_config.timeout) as client:
+        yield Target.of(conformance_config, client)

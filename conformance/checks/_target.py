@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from conformance._config import SuiteConfig
 from conformance._http import Delivery, Exchange, send
 from conformance._profile import Profile
 from conformance._signing import Secret, TimestampLike, delivery_headers
@@ -39,6 +40,17 @@ class Target:
     timeout: float
     client: httpx.Client = field(repr=False)
     clock: Callable[[], float] = time.time
+
+    @classmethod
+    def of(cls, suite: SuiteConfig, client: httpx.Client) -> Target:
+        """The target a run's validated options name, sending through ``client``."""
+        return cls(
+            url=suite.target_url,
+            profile=suite.profile,
+            secret=suite.secret,
+            timeout=suite.timeout,
+            client=client,
+        )
 
     # -- building deliveries ----------------------------------------------------------------
 
