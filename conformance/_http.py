@@ -101,8 +101,10 @@ class Exchange:
         return f"{text} ({self.error_detail})" if self.error_detail else text
 
 
-def _kind(exc: httpx.TransportError) -> NoAnswer:
-    """The kind of missing answer an httpx transport error stands for."""
+def _kind(exc: Exception) -> NoAnswer:
+    """The kind of missing answer an error raised while sending stands for."""
+    if not isinstance(exc, httpx.TransportError) or isinstance(exc, httpx.LocalProtocolError):
+        return "transport"  # the request itself could not be written, so nothing was sent
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -129,7 +131,9 @@ def send(client: httpx.Client, delivery: Delivery, *, timeout: float) -> Exchang
             timeout=timeout,
             follow_redirects=False,
         )
-    except httpx.TransportError as exc:
+    # httpx.InvalidURL and UnicodeEncodeError (a header value it cannot encode) are raised
+    # before anything is sent; they are outcomes of the request, not failures of a check.
+    except (httpx.TransportError, httpx.InvalidURL, UnicodeEncodeError) as exc:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return Exchange(
             request=delivery,

@@ -20,6 +20,7 @@ from conformance._http import (
     excerpt,
     format_failure,
     render_curl,
+    send,
 )
 from conformance._report import CaseResult, Outcome, Report, grade, judge
 from conformance.checks import Case, Check, CheckFailure, NotApplicable, Target
@@ -311,8 +312,32 @@ def _subclasses(cls: type) -> set[type]:
 def test_every_transport_error_is_mapped(error: type[httpx.TransportError]) -> None:
     """Every httpx transport error maps to a kind of missing answer with words for it."""
     assert _kind(error("x")) in NO_ANSWER
-    if issubclass(error, httpx.TimeoutException | httpx.NetworkError | httpx.ProtocolError):
+    if issubclass(error, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
         assert _kind(error("x")) != "transport"
+    if issubclass(error, httpx.LocalProtocolError):  # nothing was sent: not a bad answer
+        assert _kind(error("x")) == "transport"
+
+
+@pytest.mark.parametrize(
+    ("headers", "path"),
+    [
+        ((("X-Value", "café"),), "/webhook"),  # httpx sends only ASCII header values
+        ((("X-Value", "a\r\nInjected: 1"),), "/webhook"),  # h11 refuses a line break
+        ((), None),  # an unclosed IPv6 bracket: httpx.InvalidURL
+    ],
+    ids=["non-ascii-header", "header-line-break", "invalid-url"],
+)
+def test_a_request_that_cannot_be_sent_is_an_exchange(
+    httpserver, headers: tuple[tuple[str, str], ...], path: str | None
+) -> None:
+    """What httpx refuses to send becomes an Exchange without an answer, never an exception
+    out of a check (the server is up, so no connection error hides the refusal)."""
+    url = httpserver.url_for(path) if path else "http://[::1/webhook"
+    delivery = Delivery(url=url, headers=headers, body=b"{}")
+    with httpx.Client() as client:
+        exchange = send(client, delivery, timeout=1.0)
+    assert (exchange.status, exchange.error) == (None, "transport")
+    assert exchange.describe().startswith("the request could not be sent (")
 
 
 # -- judging a case -----------------------------------------------------------------------
