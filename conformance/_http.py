@@ -173,9 +173,19 @@ def probe(url: str, timeout: float) -> str | None:
 # Rendering
 
 
+def printable(text: str) -> str:
+    """``text`` on one line with nothing a terminal acts on: line breaks (``\n``, U+2028 …),
+    control and format characters written as Python escapes. The curl command, not this, is
+    what replays the exact bytes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def excerpt(data: bytes, limit: int = _EXCERPT) -> str:
-    """The body as readable text: UTF-8 with escapes for anything else, cut at ``limit``."""
-    shown = data[:limit].decode("utf-8", errors="backslashreplace")
+    """The body as readable text on one line: UTF-8, with escapes for other bytes and for
+    anything unprintable, cut at ``limit``."""
+    shown = printable(data[:limit].decode("utf-8", errors="backslashreplace"))
     if len(data) > limit:
         shown += f"… ({len(data)} bytes in all)"
     return shown
@@ -354,7 +364,7 @@ def _indent(text: str, by: str = "  ") -> str:
 
 
 def _headers(pairs: Iterable[tuple[str, str]]) -> str:
-    return "\n".join(f"{name}: {value}" for name, value in pairs)
+    return "\n".join(f"{printable(name)}: {printable(value)}" for name, value in pairs)
 
 
 def format_failure(

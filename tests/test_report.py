@@ -297,6 +297,26 @@ def test_excerpt() -> None:
     assert excerpt(b"abcdef", limit=3) == "abc… (6 bytes in all)"
 
 
+def test_what_the_target_sent_cannot_break_the_message() -> None:
+    """Line separators and terminal escapes in bodies and header values are shown escaped on
+    their own line, so the message keeps its layout and the terminal its colours."""
+    hostile = "a\u2028b\x1b[31mred\x85c"
+    exchange = Exchange(
+        request=Delivery(url=URL, headers=(("X-Note", "x\x1b[2Jy"),), body=hostile.encode()),
+        status=500,
+        reason="Internal Server Error",
+        body=hostile.encode(),
+    )
+    text = format_failure(
+        requirement=MUST, case_id=MUST.id, headline="h", expected="e", exchange=exchange
+    )
+    shown = text.split("Reproduce:")[0]
+    assert "\x1b" not in shown
+    assert "\u2028" not in shown
+    assert "  a\\u2028b\\x1b[31mred\\x85c\n" in shown
+    assert "  X-Note: x\\x1b[2Jy\n" in shown
+
+
 def _subclasses(cls: type) -> set[type]:
     found = set()
     for sub in cls.__subclasses__():
