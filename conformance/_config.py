@@ -45,6 +45,8 @@ STRICT = "--conformance-strict"
 TIMEOUT = "--timeout"
 REPORT = "--conformance-report"
 SECRET_ENV = "WEBHOOK_SECRET"
+#: The longest per-attempt timeout accepted (a larger one overflows socket timeouts).
+MAX_TIMEOUT = 3600.0
 
 Role = Literal["receiver", "sender", "management"]
 ROLES: tuple[Role, ...] = ("receiver", "sender", "management")
@@ -172,6 +174,8 @@ def _timeout(value: str | float | None, profile: Profile) -> float:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"{TIMEOUT} {value!r} is not a number of seconds") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"{TIMEOUT} must be a positive number of seconds, not {value!r}")
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT:
+        raise ConfigError(
+            f"{TIMEOUT} must be a positive number of seconds up to {MAX_TIMEOUT:g}, not {value!r}"
+        )
     return seconds

@@ -89,6 +89,11 @@ BASE = ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits", "--secret"
             id="sender-role",
         ),
         pytest.param(
+            [*BASE, "--timeout", "1e12"],
+            "ERROR: --timeout must be a positive number of seconds up to 3600, not '1e12'",
+            id="huge-timeout",
+        ),
+        pytest.param(
             [*BASE, "--role", "client"],
             "ERROR: --role 'client' is not one of receiver, sender, management",
             id="bad-role",
