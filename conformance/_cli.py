@@ -26,6 +26,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NoReturn
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from conformance import (
     ConformanceError,
     InvalidSecret,
@@ -40,6 +43,7 @@ from conformance import (
     load_profile,
     verify,
 )
+from conformance._signing import Secret
 
 __all__ = ["COMMANDS_GROUP", "DEBUG_ENV", "SECRET_ENV", "UsageError", "build_parser", "main"]
 
@@ -86,11 +90,39 @@ def _read_body(file: str) -> bytes:
         raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
 
 
-def _secret(args: Namespace) -> str:
-    secret: str = args.secret if args.secret is not None else os.environ.get(SECRET_ENV, "")
-    if not secret:
-        raise UsageError(f"no secret: pass --secret or set {SECRET_ENV}")
-    return secret
+def _secrets(args: Namespace, key_option: str) -> list[Secret]:
+    """The secrets and keys to sign or verify with: every --secret (or $WEBHOOK_SECRET), then
+    every key file. Several mean key rotation."""
+    found: list[Secret] = [s for s in args.secret or () if s]
+    if not found and not args.keys and os.environ.get(SECRET_ENV):
+        found.append(os.environ[SECRET_ENV])
+    found += [_key_file(path, key_option) for path in args.keys]
+    if not found:
+        raise UsageError(f"no secret: pass --secret, {key_option} or set {SECRET_ENV}")
+    return found
+
+
+def _key_file(path: str, option: str) -> Secret:
+    """An Ed25519 key from a file: ``whsk_``/``whpk_`` text, or PEM."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+    if b"-----BEGIN" in data:
+        try:
+            if b"PRIVATE KEY" in data:
+                key: object = serialization.load_pem_private_key(data, password=None)
+            else:
+                key = serialization.load_pem_public_key(data)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{option}: {path} is not a readable PEM key: {exc}") from None
+        if not isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+            raise UsageError(f"{option}: {path} holds a PEM key that is not Ed25519")
+        return key
+    try:
+        return data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise UsageError(f"{option}: {path} is neither key text (whsk_…, whpk_…) nor PEM") from None
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -186,14 +218,32 @@ def _cmd_sign(args: Namespace) -> int:
 
     Signs FILE's exact bytes. The output feeds curl: -H @headers.txt.
     """
-    profile, secret, body = load_profile(args.profile), _secret(args), _read_body(args.file)
+    profile, body = load_profile(args.profile), _read_body(args.file)
+    secrets = _secrets(args, "--private-key")
     try:
         payload, is_json = json.loads(body), True
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         payload, is_json = None, False
     if args.timestamp is not None and profile.signature.timestamp is None:
         _note(f"profile {profile.name} signs no timestamp; --timestamp ignored")
-    headers = delivery_headers(profile, secret, body, payload, timestamp=args.timestamp)
+    carried = profile.envelope.event_type_header
+    if carried is not None and args.event is None:
+        raise UsageError(
+            f"profile {profile.name} carries the event type in {carried}: pass --event",
+            f"try '{PROG} events {args.profile}'",
+        )
+    if args.event is not None and carried is None:
+        _note(f"profile {profile.name} reads the event type from the body; --event ignored")
+    headers = delivery_headers(
+        profile,
+        secrets,
+        body,
+        payload,
+        event_type=args.event,
+        event_id=args.id,
+        msg_id=args.id,
+        timestamp=args.timestamp,
+    )
     for header in profile.headers:
         if header.equals is not None and header.name not in headers:
             why = f"has no {_json_path(header.equals)}" if is_json else "is not JSON"
@@ -208,9 +258,10 @@ def _cmd_verify(args: Namespace) -> int:
 
     Prints 'valid' (exit 0) or 'invalid: <reason>' naming the header at fault (exit 1).
     """
-    profile, secret, body = load_profile(args.profile), _secret(args), _read_body(args.file)
+    profile, body = load_profile(args.profile), _read_body(args.file)
+    secrets = _secrets(args, "--public-key")
     try:
-        verify(profile, secret, body, dict(args.header), now=args.now, tolerance=args.tolerance)
+        verify(profile, secrets, body, dict(args.header), now=args.now, tolerance=args.tolerance)
     except VerificationError as exc:
         print(f"invalid: {exc}")
         return 1
@@ -229,11 +280,17 @@ def _problems(profile: Profile, file: str, event: str | None) -> tuple[str | Non
     except json.JSONDecodeError as exc:
         return event, [("$", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
     declared = event if event is not None else profile.event_type_of(payload)
-    pointer = _json_path(profile.envelope.event_type)
+    where = profile.envelope.event_type
+    pointer = _json_path(where) if where is not None else "$"
     if declared is None:
-        return None, [("$", f"no event type at {pointer}; pass --event to name one")]
+        carried = (
+            f"at {pointer}"
+            if where is not None
+            else f"in the body (profile {profile.name} carries it in a header)"
+        )
+        return None, [("$", f"no event type {carried}; pass --event to name one")]
     try:
-        known = profile.event(declared).name
+        known = profile.event_name(declared)
     except UnknownEventType as exc:
         return (declared if isinstance(declared, str) else None), [(pointer, str(exc))]
     return known, [(e.path, e.message) for e in iter_payload_errors(profile, payload, known)]
@@ -248,7 +305,7 @@ def _cmd_validate(args: Namespace) -> int:
     profile = load_profile(args.profile)
     if args.event is not None:
         try:
-            profile.event(args.event)
+            profile.event_name(args.event)
         except UnknownEventType as exc:
             raise UsageError(str(exc), f"try '{PROG} events {args.profile}'") from exc
     files: list[dict[str, Any]] = []
@@ -289,9 +346,17 @@ def _add_profile(parser: ArgumentParser, *, option: bool = False) -> None:
         parser.add_argument("profile", metavar="PROFILE", help=text)
 
 
-def _add_signing(parser: ArgumentParser) -> None:
+def _add_signing(parser: ArgumentParser, key_option: str, key_help: str) -> None:
     _add_profile(parser, option=True)
-    parser.add_argument("-s", "--secret", help=f"the signing secret (default: ${SECRET_ENV})")
+    parser.add_argument(
+        "-s",
+        "--secret",
+        action="append",
+        help=f"the signing secret, repeatable for key rotation (default: ${SECRET_ENV})",
+    )
+    parser.add_argument(
+        key_option, dest="keys", action="append", default=[], metavar="FILE", help=key_help
+    )
     parser.add_argument("file", metavar="FILE", help="the raw body, or - for stdin")
 
 
@@ -325,10 +390,25 @@ def build_parser() -> ArgumentParser:
     _command(commands, _cmd_profiles)
     _add_profile(_command(commands, _cmd_events))
     sign = _command(commands, _cmd_sign)
-    _add_signing(sign)
+    _add_signing(
+        sign,
+        "--private-key",
+        "an Ed25519 private key to sign with (whsk_… text or PEM), repeatable",
+    )
     sign.add_argument("-t", "--timestamp", help="timestamp header text, verbatim (default: now)")
+    sign.add_argument(
+        "-e",
+        "--event",
+        metavar="TYPE",
+        help="the event type, where the profile sends it in a header",
+    )
+    sign.add_argument("--id", metavar="ID", help="the event or message id (default: a fresh one)")
     check = _command(commands, _cmd_verify)
-    _add_signing(check)
+    _add_signing(
+        check,
+        "--public-key",
+        "an Ed25519 public key to verify with (whpk_… text or PEM), repeatable",
+    )
     check.add_argument(
         "-H",
         "--header",

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from conformance._errors import ConformanceError, ProfileError
 from conformance._profile import Profile, list_profiles, load_profile
-from conformance._signing import InvalidSecret, derive_key
+from conformance._signing import InvalidSecret, signature_items
 
 __all__ = [
     "IMPLEMENTED_ROLES",
@@ -90,7 +90,7 @@ class SuiteConfig:
         if not key:
             raise ConfigError(f"{SECRET} (or ${SECRET_ENV}) is required with {TARGET_URL}")
         try:
-            derive_key(loaded.signature, key)
+            signature_items(loaded, key, b"")
         except InvalidSecret as exc:
             raise ConfigError(f"{SECRET} does not fit profile {loaded.name}: {exc}") from None
         return cls(

@@ -34,6 +34,7 @@ __all__ = [
     "Management",
     "Profile",
     "Route",
+    "Scheme",
     "SignatureScheme",
     "TimestampSpec",
     "list_profiles",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 _PLACEHOLDER = re.compile(r"\{(body|timestamp|id)\}")
+#: An event type of an open catalogue: full-stop delimited words.
+_OPEN_TYPE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
 
 
 def resolve_pointer(document: object, pointer: str) -> object:
@@ -80,40 +83,67 @@ class Header:
 
 @dataclass(frozen=True, kw_only=True)
 class Envelope:
+    """Where a delivery carries its parts. The event type and id are either at a JSON pointer
+    into the body or in a header (GitHub's ``X-GitHub-Event``); ``data`` is a pointer, the
+    empty pointer meaning the whole body."""
+
     schema: str
-    event_type: str
     data: str
     content_type: str
+    event_type: str | None = None
+    event_type_header: str | None = None
     event_id: str | None = None
+    event_id_header: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class TimestampSpec:
-    header: str
+    """The signed timestamp: in its own ``header``, or the ``item`` of the signature header
+    under that label (Stripe's ``t=``). ``direction`` ``past`` checks only the age."""
+
     format: Literal["unix", "iso8601", "unix-or-iso8601"]
     tolerance_seconds: int
+    header: str | None = None
+    item: str | None = None
     emit: Literal["unix", "iso8601"] = "unix"
+    direction: Literal["both", "past"] = "both"
+    signature_header: str = ""
+
+    @property
+    def where(self) -> str:
+        """Where the timestamp is, for messages: its header, or the item of the signature
+        header."""
+        if self.header is not None:
+            return self.header
+        return f"{self.signature_header} item {self.item!r}"
 
 
 @dataclass(frozen=True, kw_only=True)
 class KeySpec:
-    """How the HMAC key is derived from the secret the user holds."""
+    """How the key is derived from the secret the user holds: for HMAC the secret's UTF-8
+    bytes, or base64 after ``strip_prefix``; for Ed25519 base64 after ``private_prefix``
+    (a 32-byte seed) or ``public_prefix`` (a 32-byte public key)."""
 
     encoding: Literal["utf-8", "base64"]
     strip_prefix: str = ""
+    private_prefix: str | None = None
+    public_prefix: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class SignatureScheme:
-    algorithm: str
-    header: str
-    prefix: str
+class Scheme:
+    """One signature scheme, under its label in the signature header (``v1``, ``sha256``;
+    ``None`` where items carry no label)."""
+
+    label: str | None
+    algorithm: Literal["hmac-sha256", "hmac-sha512", "hmac-sha1", "ed25519"]
     encoding: Literal["hex", "base64"]
-    signed_content: str
     key: KeySpec
-    timestamp: TimestampSpec | None = None
-    separator: str | None = None
-    id_header: str | None = None
+    header: str | None = None
+
+    @property
+    def asymmetric(self) -> bool:
+        return self.algorithm == "ed25519"
 
     @property
     def hash_name(self) -> str:
@@ -121,7 +151,40 @@ class SignatureScheme:
 
     @property
     def digest_size(self) -> int:
-        return hashlib.new(self.hash_name).digest_size
+        """Bytes in a signature: the HMAC digest, or 64 for Ed25519."""
+        return 64 if self.asymmetric else hashlib.new(self.hash_name).digest_size
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignatureScheme:
+    """The profile's signature section: one header of items (``t=…,v1=…``; ``v1,… v1a,…``;
+    ``sha256=…``), the schemes by label, what is signed, and where the timestamp is."""
+
+    header: str
+    item_separator: str | None
+    label_separator: str | None
+    signed_content: str
+    schemes: tuple[Scheme, ...]
+    timestamp: TimestampSpec | None = None
+    id_header: str | None = None
+    legacy: tuple[Scheme, ...] = ()
+
+    @property
+    def primary(self) -> Scheme:
+        """The scheme a plain shared secret signs with: the first HMAC one, else the first."""
+        return next((s for s in self.schemes if not s.asymmetric), self.schemes[0])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(s.label for s in self.schemes if s.label is not None)
+
+    @property
+    def multiple(self) -> bool:
+        """Whether one header can carry several signatures (key rotation)."""
+        return self.item_separator is not None
+
+    def scheme(self, label: str | None) -> Scheme | None:
+        return next((s for s in self.schemes if s.label == label), None)
 
     @property
     def content_parts(self) -> tuple[str, ...]:
@@ -207,7 +270,7 @@ class Profile:
     path: Path
     schema_roots: tuple[Path, ...]
     envelope: Envelope
-    idempotency_key: str
+    idempotency_key: str | None
     duplicate_response: object
     events: tuple[Event, ...]
     headers: tuple[Header, ...]
@@ -218,6 +281,8 @@ class Profile:
     decisions: tuple[Decision, ...]
     requirements: tuple[Requirement, ...]
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    idempotency_header: str | None = None
+    open_catalogue: bool = False
 
     @property
     def event_names(self) -> tuple[str, ...]:
@@ -227,8 +292,17 @@ class Profile:
     def features(self) -> frozenset[str]:
         """Features that decide which cross-provider requirements apply."""
         found = {"idempotency-key"}
-        if self.signature.timestamp is not None:
+        sig = self.signature
+        if sig.timestamp is not None:
             found.add("timestamped")
+        if sig.id_header is not None:
+            found.add("signed-id")
+        if sig.multiple:
+            found.add("multiple-signatures")
+        if sig.legacy:
+            found.add("legacy-signature")
+        if any(event.follows for event in self.events):
+            found.add("ordered-events")
         if self.management is not None:
             found.add("management-api")
         if self.limits.webhooks_per_site or self.limits.events_per_webhook:
@@ -241,23 +315,41 @@ class Profile:
                 return event
         raise UnknownEventType(self.name, name, self.event_names)
 
+    def event_name(self, name: object) -> str:
+        """``name`` if it is an event type of this profile: a catalogued one, or, for an open
+        catalogue (Standard Webhooks), any dot-delimited type. Else ``UnknownEventType``."""
+        if isinstance(name, str) and (
+            name in self.event_names or (self.open_catalogue and _OPEN_TYPE.fullmatch(name))
+        ):
+            return name
+        raise UnknownEventType(self.name, name, self.event_names)
+
     def requirement(self, requirement_id: str) -> Requirement:
         for requirement in self.requirements:
             if requirement.id == requirement_id:
                 return requirement
         raise KeyError(requirement_id)
 
-    def event_type_of(self, payload: object) -> object:
-        """The event type a payload declares, or None when it has none."""
+    def event_type_of(self, payload: object, headers: Mapping[str, str] | None = None) -> object:
+        """The event type a delivery declares (in its body or, for profiles that carry it in a
+        header, in ``headers``), or None when it has none."""
+        if self.envelope.event_type_header is not None:
+            return _header(headers, self.envelope.event_type_header)
+        assert self.envelope.event_type is not None
         try:
             return resolve_pointer(payload, self.envelope.event_type)
         except KeyError:
             return None
 
-    def idempotency_value(self, body: bytes, payload: object) -> str | None:
-        """The key a receiver deduplicates on, or None when the payload lacks it."""
+    def idempotency_value(
+        self, body: bytes, payload: object, headers: Mapping[str, str] | None = None
+    ) -> str | None:
+        """The key a receiver deduplicates on, or None when the delivery lacks it."""
+        if self.idempotency_header is not None:
+            return _header(headers, self.idempotency_header)
         if self.idempotency_key == "body-digest":
             return hashlib.sha256(body).hexdigest()
+        assert self.idempotency_key is not None
         try:
             value = resolve_pointer(payload, self.idempotency_key)
         except KeyError:
@@ -265,6 +357,14 @@ class Profile:
         if isinstance(value, str):
             return value
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A header's value by case-insensitive name, or None."""
+    if headers is None:
+        return None
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -338,19 +438,7 @@ def _schema_roots(path: Path) -> tuple[Path, ...]:
 
 def _build(raw: Mapping[str, Any], path: Path) -> Profile:
     name = raw["name"]
-    sig = raw["signature"]
-    ts = sig["timestamp"]
-    signature = SignatureScheme(
-        algorithm=sig["algorithm"],
-        header=sig["header"],
-        prefix=sig["prefix"],
-        encoding=sig["encoding"],
-        signed_content=sig["signed_content"],
-        key=KeySpec(**sig["key"]),
-        timestamp=TimestampSpec(**ts) if ts else None,
-        separator=sig.get("separator"),
-        id_header=sig.get("id_header"),
-    )
+    signature = _signature(raw["signature"])
     d = raw["delivery"]
     disable = d["auto_disable"]
     delivery = DeliveryPolicy(
@@ -387,8 +475,10 @@ def _build(raw: Mapping[str, Any], path: Path) -> Profile:
         document=raw["document"],
         path=path,
         schema_roots=_schema_roots(path),
-        envelope=Envelope(**raw["envelope"]),
-        idempotency_key=raw["idempotency"]["key"],
+        envelope=_envelope(raw["envelope"]),
+        idempotency_key=_pointer_or_none(raw["idempotency"]["key"]),
+        idempotency_header=_header_or_none(raw["idempotency"]["key"]),
+        open_catalogue=raw.get("open_catalogue", False),
         duplicate_response=raw["idempotency"].get("duplicate_response"),
         events=tuple(Event(**e) for e in raw["events"]),
         headers=tuple(Header(**h) for h in raw["headers"]),
@@ -407,8 +497,83 @@ def _build(raw: Mapping[str, Any], path: Path) -> Profile:
     return Profile(**{**_fields(profile), "requirements": requirements})
 
 
+def _pointer_or_none(value: object) -> Any:
+    return value if isinstance(value, str) else None
+
+
+def _header_or_none(value: object) -> str | None:
+    return value["header"] if isinstance(value, Mapping) else None
+
+
+def _envelope(raw: Mapping[str, Any]) -> Envelope:
+    return Envelope(
+        schema=raw["schema"],
+        data=raw["data"],
+        content_type=raw["content_type"],
+        event_type=_pointer_or_none(raw["event_type"]),
+        event_type_header=_header_or_none(raw["event_type"]),
+        event_id=_pointer_or_none(raw.get("event_id")),
+        event_id_header=_header_or_none(raw.get("event_id")),
+    )
+
+
+def _scheme(raw: Mapping[str, Any]) -> Scheme:
+    return Scheme(
+        label=raw.get("label"),
+        algorithm=raw["algorithm"],
+        encoding=raw["encoding"],
+        key=KeySpec(**raw["key"]),
+        header=raw.get("header"),
+    )
+
+
+def _signature(raw: Mapping[str, Any]) -> SignatureScheme:
+    ts = raw["timestamp"]
+    return SignatureScheme(
+        header=raw["header"],
+        item_separator=raw["items"]["separator"],
+        label_separator=raw["items"]["label_separator"],
+        signed_content=raw["signed_content"],
+        schemes=tuple(_scheme(s) for s in raw["schemes"]),
+        timestamp=TimestampSpec(**ts, signature_header=raw["header"]) if ts else None,
+        id_header=raw.get("id_header"),
+        legacy=tuple(_scheme(s) for s in raw.get("legacy", ())),
+    )
+
+
 def _fields(profile: Profile) -> dict[str, Any]:
     return {f: getattr(profile, f) for f in profile.__dataclass_fields__}
+
+
+def _signature_problems(sig: SignatureScheme) -> list[str]:
+    problems: list[str] = []
+    placeholders = set(sig.content_parts[1::2])
+    if "timestamp" in placeholders and sig.timestamp is None:
+        problems.append("signed_content uses {timestamp} but the scheme has no timestamp")
+    if sig.timestamp is not None and "timestamp" not in placeholders:
+        problems.append("the scheme has a timestamp but signed_content does not sign it")
+    if "id" in placeholders and not sig.id_header:
+        problems.append("signed_content uses {id} but no id_header is named")
+    labels = [s.label for s in sig.schemes]
+    if sig.label_separator is None:
+        if len(sig.schemes) != 1 or labels[0] is not None:
+            problems.append(
+                "items without labels (label_separator null) take one scheme, unlabelled"
+            )
+        if sig.timestamp is not None and sig.timestamp.item is not None:
+            problems.append("a timestamp item needs labelled items (label_separator)")
+    elif None in labels:
+        problems.append("every scheme needs a label when items are labelled")
+    if len(set(labels)) != len(labels):
+        problems.append("scheme labels repeat")
+    if sig.timestamp is not None and sig.timestamp.item in labels:
+        problems.append(f"the timestamp item {sig.timestamp.item!r} is also a scheme label")
+    if sig.timestamp is not None and sig.timestamp.item is not None and not sig.item_separator:
+        problems.append("a timestamp item needs an item separator")
+    for scheme in (*sig.schemes, *sig.legacy):
+        if scheme.asymmetric and not (scheme.key.private_prefix and scheme.key.public_prefix):
+            problems.append(f"the {scheme.algorithm} scheme needs private_prefix and public_prefix")
+    return problems
 
 
 def _check_consistency(profile: Profile) -> None:
@@ -419,15 +584,15 @@ def _check_consistency(profile: Profile) -> None:
         problems.append("event names repeat")
     header_names = {h.name.lower() for h in profile.headers}
     sig = profile.signature
-    if sig.header.lower() not in header_names:
-        problems.append(f"signature header {sig.header!r} is not declared under headers")
-    placeholders = set(sig.content_parts[1::2])
-    if "timestamp" in placeholders and sig.timestamp is None:
-        problems.append("signed_content uses {timestamp} but the scheme has no timestamp")
-    if sig.timestamp is not None and "timestamp" not in placeholders:
-        problems.append("the scheme has a timestamp header but signed_content does not sign it")
-    if "id" in placeholders and not sig.id_header:
-        problems.append("signed_content uses {id} but no id_header is named")
+    declared = [sig.header, *(s.header for s in sig.legacy if s.header)]
+    declared += [h for h in (sig.id_header, sig.timestamp and sig.timestamp.header) if h]
+    env = profile.envelope
+    declared += [h for h in (env.event_type_header, env.event_id_header) if h]
+    declared += [profile.idempotency_header] if profile.idempotency_header else []
+    for name in declared:
+        if name.lower() not in header_names:
+            problems.append(f"signature header {name!r} is not declared under headers")
+    problems += _signature_problems(sig)
     if len(profile.delivery.schedule_seconds) != profile.delivery.max_attempts:
         problems.append(
             f"delivery.schedule_seconds has {len(profile.delivery.schedule_seconds)} entries "

@@ -94,8 +94,11 @@ def _refs(node: object) -> Iterator[str]:
             yield from _refs(value)
 
 
-def _nest(pointer: str, leaf: Mapping[str, Any]) -> dict[str, Any]:
-    """A schema that applies ``leaf`` at a JSON pointer and requires the path to exist."""
+def _nest(pointer: str | None, leaf: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema that applies ``leaf`` at a JSON pointer and requires the path to exist (the
+    empty pointer: the whole document; ``None``: nothing, the value is not in the body)."""
+    if pointer is None:
+        return {}
     schema: dict[str, Any] = dict(leaf)
     for part in reversed(pointer.split("/")[1:]):
         schema = {"type": "object", "required": [part], "properties": {part: schema}}
@@ -103,16 +106,20 @@ def _nest(pointer: str, leaf: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def payload_schema(profile: Profile, event_type: str) -> dict[str, Any]:
-    """The whole-payload schema of one catalogued event: envelope, type constant and data."""
-    event = profile.event(event_type)
+    """The whole-payload schema of one event: envelope, type constant (where the type is in
+    the body) and data. An open catalogue's uncatalogued type has only the envelope's."""
+    name = profile.event_name(event_type)
+    parts = [
+        {"$ref": BASE_URI + profile.envelope.schema},
+        _nest(profile.envelope.event_type, {"const": name}),
+    ]
+    if name in profile.event_names:
+        event = profile.event(name)
+        parts.append(_nest(profile.envelope.data, {"$ref": BASE_URI + event.schema}))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"{BASE_URI}{profile.name}/composed/{event.name}.json",
-        "allOf": [
-            {"$ref": BASE_URI + profile.envelope.schema},
-            _nest(profile.envelope.event_type, {"const": event.name}),
-            _nest(profile.envelope.data, {"$ref": BASE_URI + event.schema}),
-        ],
+        "$id": f"{BASE_URI}{profile.name}/composed/{name}.json",
+        "allOf": [part for part in parts if part],
     }
 
 
@@ -144,7 +151,7 @@ def iter_payload_errors(
     """Every schema violation of a payload, each with its JSON path. Raises
     ``UnknownEventType`` when the type is neither given nor a catalogued one."""
     name = event_type if event_type is not None else profile.event_type_of(payload)
-    validator = _event_validator(profile, profile.event(name).name)
+    validator = _event_validator(profile, profile.event_name(name))
     for error in sorted(validator.iter_errors(payload), key=lambda e: list(map(str, e.path))):
         for leaf in _leaves(error):
             yield PayloadError(leaf.message, path=json_path(leaf))

@@ -13,10 +13,8 @@ be printed and then vanish.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +24,7 @@ import pytest
 
 from conformance import Profile, list_profiles, load_profile
 from conformance._cli import UsageError
+from conformance._signing import generate_secret
 from reference._serving import serve_in_thread
 from reference.receiver import create_app
 
@@ -62,10 +61,7 @@ def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def _secret(profile: Profile) -> str:
     """A random secret in the form the profile's key derivation takes."""
-    key = profile.signature.key
-    if key.encoding == "base64":
-        return key.strip_prefix + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
-    return "whsec_" + secrets.token_urlsafe(24)
+    return generate_secret(profile.signature)
 
 
 class _KeepReport:

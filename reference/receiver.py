@@ -162,11 +162,11 @@ class WebhookEndpoint:
         self._limit = profile.limits.payload_bytes
         self._method = profile.delivery.method.upper()
         scheme = profile.signature
-        names = [scheme.header]
-        if scheme.timestamp is not None:
-            names.append(scheme.timestamp.header)
-        if scheme.id_header:
-            names.append(scheme.id_header)
+        env = profile.envelope
+        names = [scheme.header, *(s.header for s in scheme.legacy if s.header)]
+        names += [scheme.timestamp.header] if scheme.timestamp and scheme.timestamp.header else []
+        names += [h for h in (scheme.id_header, env.event_type_header, env.event_id_header) if h]
+        names += [profile.idempotency_header] if profile.idempotency_header else []
         self._wanted = {name.lower().encode("latin-1"): name for name in names}
         self._ack = _json_bytes(ACK)
         duplicate = profile.duplicate_response
@@ -255,13 +255,14 @@ class WebhookEndpoint:
             raise _Rejection(401, exc.reason, str(exc), header=exc.header) from None
 
         payload = _parse(body)
-        event_type = self.profile.event_type_of(payload)
-        pointer = self.profile.envelope.event_type
+        event_type = self.profile.event_type_of(payload, headers)
+        where = self.profile.envelope.event_type or self.profile.envelope.event_type_header
         if event_type is None:
-            raise _Rejection(400, "malformed body", f"the body has no event type at {pointer}")
+            raise _Rejection(400, "malformed body", f"the delivery has no event type at {where}")
         if not isinstance(event_type, str):
-            raise _Rejection(400, "malformed body", f"the event type at {pointer} is not a string")
-        key = self.profile.idempotency_value(body, payload) or hashlib.sha256(body).hexdigest()
+            raise _Rejection(400, "malformed body", f"the event type at {where} is not a string")
+        key = self.profile.idempotency_value(body, payload, headers)
+        key = key or hashlib.sha256(body).hexdigest()
         if _has_surrogates(event_type + key):
             # A \ud800 escape is valid JSON but not storable text.
             raise _Rejection(400, "malformed body", "the event type or id has a lone surrogate")
@@ -374,7 +375,9 @@ def create_app(
     if tolerance is not None and not 0 <= tolerance < math.inf:
         raise ValueError(f"tolerance must be a finite number of seconds >= 0, not {tolerance}")
     sign(resolved, secret, b"", now=0)  # a secret the key derivation refuses fails here, once
-    verifier = Verifier(resolved, secret, tolerance=tolerance, clock=clock)
+    # Timestamps too far ahead are refused even where the provider's own verifier checks only
+    # their age (Stripe): a SHOULD the reference meets.
+    verifier = Verifier(resolved, secret, tolerance=tolerance, clock=clock, both_ways=True)
     store = EventStore(db_path, profile=resolved.name, synchronous=synchronous)
     endpoint = WebhookEndpoint(resolved, verifier, store, handler=handler, clock=clock)
 

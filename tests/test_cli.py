@@ -79,6 +79,7 @@ def timed_profile(tmp_path: Path) -> Path:
         "format": "unix-or-iso8601",
         "tolerance_seconds": 300,
     }
+    raw["headers"].append({"name": "X-Zaits-Timestamp", "required": True})
     path = tmp_path / "timed.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
@@ -269,7 +270,8 @@ def test_sign_without_a_secret_is_a_usage_error(capsys, monkeypatch):
     assert run(capsys, "sign", "-p", "zaits", COMPACT) == (
         2,
         "",
-        "webhook-conformance: error: no secret: pass --secret or set WEBHOOK_SECRET\n"
+        "webhook-conformance: error: no secret: pass --secret, --private-key or set "
+        "WEBHOOK_SECRET\n"
         "try 'webhook-conformance sign --help'\n",
     )
 
@@ -277,7 +279,7 @@ def test_sign_without_a_secret_is_a_usage_error(capsys, monkeypatch):
 def test_sign_with_a_secret_the_profile_cannot_use_is_exit_2(capsys, tmp_path):
     """A secret that the profile's key derivation rejects is a usage error naming the rule."""
     raw = yaml.safe_load(ZAITS.read_text(encoding="utf-8"))
-    raw["signature"]["key"] = {"encoding": "base64", "strip_prefix": "whsec_"}
+    raw["signature"]["schemes"][0]["key"] = {"encoding": "base64", "strip_prefix": "whsec_"}
     profile = tmp_path / "b64.yaml"
     profile.write_text(yaml.safe_dump(raw), encoding="utf-8")
     assert run(capsys, "sign", "-p", profile, "-s", "whsec_!!", COMPACT) == (

@@ -4,12 +4,14 @@ valid, reproducible, and freshly identified."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
-from conformance import list_profiles, load_profile, validate_payload
+from conformance import delivery_headers, list_profiles, load_profile, validate_payload
+from conformance._signing import generate_secret
 from conformance.checks import _payloads as payloads
 
 EVENTS = [
@@ -31,6 +33,7 @@ def test_examples_are_valid(profile, event) -> None:
 
 _GENERATE = """
 import json
+import re
 import subprocess
 import sys
 from conformance import list_profiles, load_profile
@@ -51,7 +54,9 @@ def test_examples_are_reproducible() -> None:
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize(("profile", "event"), EVENTS)
+@pytest.mark.parametrize(
+    ("profile", "event"), [p for p in EVENTS if p.values[0].idempotency_header is None]
+)
 def test_fresh_examples_differ_and_stay_valid(profile, event) -> None:
     """Two fresh copies of one example differ in their idempotency key and both validate."""
     first, second = (payloads.fresh_example(profile, event) for _ in range(2))
@@ -74,11 +79,10 @@ def test_padded_to_the_exact_size(profile) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_tampered_differs_in_one_byte(profile) -> None:
     """The tampered body is JSON and differs from the original in exactly one byte."""
-    event = profile.event_names[0]
-    payload = payloads.fresh_example(profile, event)
+    found = payloads.changeable(profile)
+    assert found is not None
+    _, payload, changed = found
     original = payloads.compact(payload)
-    changed = payloads.tampered(profile, event, payload)
-    assert changed is not None
     json.loads(changed)
     assert len(changed) == len(original)
     assert sum(x != y for x, y in zip(changed, original, strict=True)) == 1
@@ -92,3 +96,25 @@ def test_with_text_adds_non_ascii(profile) -> None:
     assert changed is not None
     assert payloads.NON_ASCII in json.dumps(changed, ensure_ascii=False)
     validate_payload(profile, changed, event)
+
+
+@pytest.mark.parametrize(
+    "profile", [p for p in PROFILES if p.values[0].idempotency_header is not None]
+)
+def test_header_borne_ids_are_fresh_per_delivery(profile) -> None:
+    """Where the idempotency key travels in a header (webhook-id, X-GitHub-Delivery), each
+    delivery of the same body gets a new one, as the profile's declaration generates it."""
+    event = profile.event_names[0]
+    payload = payloads.fresh_example(profile, event)
+    body = payloads.compact(payload)
+    secret = generate_secret(profile.signature)
+    keys = {
+        profile.idempotency_value(
+            body, payload, delivery_headers(profile, secret, body, payload, event_type=event)
+        )
+        for _ in range(2)
+    }
+    assert len(keys) == 2
+    assert None not in keys
+    declared = next(h for h in profile.headers if h.name == profile.idempotency_header)
+    assert all(re.fullmatch(declared.pattern or ".+", key) for key in keys if key)

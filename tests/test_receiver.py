@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +25,7 @@ import httpx
 import pytest
 
 from conformance import Profile, delivery_headers, list_profiles, load_profile, sign
+from conformance._signing import generate_secret, parse_items, render_items
 from reference import (
     ACK,
     DUPLICATE_ACK,
@@ -32,7 +36,6 @@ from reference import (
 )
 from reference._cli import register_serve
 
-SECRET = "whsec_reference-tests"
 PROFILES = list_profiles()
 TIMESTAMPED = [name for name in PROFILES if load_profile(name).signature.timestamp is not None]
 _unique = itertools.count()
@@ -58,19 +61,51 @@ def _delete(document: dict[str, Any], pointer: str) -> None:
     del node[last]
 
 
+#: The event type of each payload made for a profile that sends the type in a header
+#: (GitHub), by the payload's unique note; ``signed`` puts it in the header.
+_HEADER_TYPES: dict[str, str] = {}
+
+
 def make_payload(
     profile: Profile, event_type: str | None = None, *, note: str = ""
 ) -> dict[str, Any]:
     """A minimal envelope for ``profile``: event type, a unique identity, and a data object."""
     unique = f"t{next(_unique)}_{time.time_ns()}"
+    kind = event_type or profile.event_names[0]
     payload: dict[str, Any] = {}
-    _set(payload, profile.envelope.event_type, event_type or profile.event_names[0])
-    _set(payload, profile.envelope.data, {"note": note or unique})
+    if profile.envelope.event_type is not None:
+        _set(payload, profile.envelope.event_type, kind)
+    if profile.envelope.data:
+        _set(payload, profile.envelope.data, {"note": note or unique})
+    else:
+        payload["note"] = note or unique
+    _HEADER_TYPES[note or unique] = kind
     if profile.envelope.event_id:
         _set(payload, profile.envelope.event_id, f"evt_{unique}")
-    if profile.idempotency_key != "body-digest":
+    if profile.idempotency_key not in (None, "body-digest"):
         _set(payload, profile.idempotency_key, f"evt_{unique}")
     return payload
+
+
+def secret_of(profile: Profile) -> str:
+    """A ``whsec_`` secret in the form the profile's key derivation takes."""
+    if profile.signature.primary.key.encoding == "base64":
+        return "whsec_" + base64.b64encode(b"reference-tests").decode()
+    return "whsec_reference-tests"
+
+
+def _header_id(profile: Profile, body: bytes) -> str | None:
+    """The id header's value for ``body``, derived from its bytes, so the same body sent
+    twice is the same delivery (a duplicate) where the id travels in a header."""
+    name = profile.envelope.event_id_header
+    if name is None:
+        return None
+    digest = hashlib.sha256(body).digest()
+    declared = next(h for h in profile.headers if h.name == name)
+    template = declared.generate or "msg_{token}"
+    return template.replace("{uuid}", str(uuid.UUID(bytes=digest[:16]))).replace(
+        "{token}", digest.hex()[:24]
+    )
 
 
 def encode(payload: object) -> bytes:
@@ -83,11 +118,22 @@ def signed(profile: Profile, body: bytes, *, now: float | None = None) -> dict[s
         payload = json.loads(body)
     except (ValueError, RecursionError):
         payload = None
-    return delivery_headers(profile, SECRET, body, payload, now=now)
+    note = payload.get("note") if isinstance(payload, dict) else None
+    return delivery_headers(
+        profile,
+        secret_of(profile),
+        body,
+        payload,
+        event_type=_HEADER_TYPES.get(note, profile.event_names[0])
+        if note
+        else profile.event_names[0],
+        event_id=_header_id(profile, body),
+        now=now,
+    )
 
 
 def key_of(profile: Profile, body: bytes) -> str:
-    value = profile.idempotency_value(body, json.loads(body))
+    value = profile.idempotency_value(body, json.loads(body), signed(profile, body))
     assert value is not None
     return value
 
@@ -141,7 +187,7 @@ def live(
         state.gate.wait(10)
         state.handled.append(event)
 
-    app = create_app(profile, SECRET, db_path=db, handler=handler)
+    app = create_app(profile, secret_of(profile), db_path=db, handler=handler)
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         state.url, state.client = url, client
         yield state
@@ -149,6 +195,12 @@ def live(
 
 all_profiles = pytest.mark.parametrize("live", PROFILES, indirect=True)
 timestamped_profiles = pytest.mark.parametrize("live", TIMESTAMPED, indirect=True)
+#: Profiles whose body carries the event type (all but GitHub's, which sends X-GitHub-Event).
+BODY_TYPED = [name for name in PROFILES if load_profile(name).envelope.event_type is not None]
+body_typed_profiles = pytest.mark.parametrize("live", BODY_TYPED, indirect=True)
+header_typed_profiles = pytest.mark.parametrize(
+    "live", sorted(set(PROFILES) - set(BODY_TYPED)), indirect=True
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,7 +302,7 @@ def test_bad_signature_is_401_naming_the_header(live: Live) -> None:
     """A signature made with another secret is answered 401 with the reason and the header."""
     body = encode(make_payload(live.profile))
     headers = signed(live.profile, body)
-    headers.update(sign(live.profile, "another secret", body))
+    headers.update(sign(live.profile, generate_secret(live.profile.signature), body))
     response = live.post(body, headers)
     header = live.profile.signature.header
     assert response.status_code == 401
@@ -293,17 +345,24 @@ def test_timestamp_outside_tolerance_is_401(live: Live, offset: float, error: st
     assert response.json()["error"] == error
     spec = live.profile.signature.timestamp
     assert spec is not None
-    assert response.json()["header"] == spec.header
+    assert response.json()["header"] == spec.where
 
 
 @timestamped_profiles
 def test_swapped_timestamp_is_401(live: Live) -> None:
     """A fresh timestamp that is not the one signed is answered 401."""
     body = encode(make_payload(live.profile))
-    headers = signed(live.profile, body, now=time.time() - 10)
-    spec = live.profile.signature.timestamp
-    assert spec is not None
-    headers[spec.header] = str(int(time.time()))
+    then = int(time.time()) - 10
+    headers = signed(live.profile, body, now=then)
+    sig = live.profile.signature
+    assert sig.timestamp is not None
+    if sig.timestamp.header is not None:
+        headers[sig.timestamp.header] = str(then + 10)
+    else:  # the timestamp is an item of the signature header (Stripe's t=)
+        items = [
+            (k, v) for k, v in parse_items(sig, headers[sig.header]) if k != sig.timestamp.item
+        ]
+        headers[sig.header] = render_items(sig, items, str(then + 10))
     assert live.post(body, headers).json()["error"] == "signature does not match"
 
 
@@ -336,20 +395,33 @@ def test_malformed_body_is_400(live: Live, case: str) -> None:
     assert response.json()["message"].startswith(message)
 
 
-@all_profiles
+@body_typed_profiles
 def test_event_type_with_a_lone_surrogate_is_400(live: Live) -> None:
     """A \\ud800 escape is valid JSON but no storable text: 400, not a 500 from SQLite."""
     pointer = live.profile.envelope.event_type.lstrip("/")
     body = b'{"%s": "x\\ud800", "data": {}}' % pointer.encode()
     # Only the signature headers: one mirroring the type could not carry a surrogate.
     response = live.post(
-        body, {"Content-Type": "application/json", **sign(live.profile, SECRET, body)}
+        body,
+        {"Content-Type": "application/json", **sign(live.profile, secret_of(live.profile), body)},
     )
     assert response.status_code == 400
     assert response.json()["message"] == "the event type or id has a lone surrogate"
 
 
-@all_profiles
+@header_typed_profiles
+def test_missing_event_type_header_is_400(live: Live) -> None:
+    """Where the event type travels in a header, a delivery without it is 400 naming it."""
+    body = encode(make_payload(live.profile))
+    name = live.profile.envelope.event_type_header
+    assert name is not None
+    headers = {k: v for k, v in signed(live.profile, body).items() if k != name}
+    response = live.post(body, headers)
+    assert response.status_code == 400
+    assert response.json()["message"] == f"the delivery has no event type at {name}"
+
+
+@body_typed_profiles
 @pytest.mark.parametrize("value", [None, 42])
 def test_missing_or_non_string_event_type_is_400(live: Live, value: object) -> None:
     """An object without an event type, or with a non-string one, is 400 naming the pointer."""
@@ -418,7 +490,7 @@ def test_streamed_body_over_the_limit_is_413(live: Live) -> None:
 def test_reading_stops_as_soon_as_the_limit_is_passed(tmp_path: Path) -> None:
     """Under a lying Content-Length, reading stops at the chunk that passes the limit."""
     profile = load_profile("zaits")
-    app = create_app(profile, SECRET, db_path=tmp_path / "r.sqlite3")
+    app = create_app(profile, secret_of(profile), db_path=tmp_path / "r.sqlite3")
     endpoint = app.state.endpoint
     chunk = b"x" * 100_000
     given = 0
@@ -468,7 +540,9 @@ def test_restart_keeps_deduplication_and_retries_failed_processing(
     def failing(event: StoredEvent) -> None:
         raise RuntimeError("downstream is down")
 
-    with serve_in_thread(create_app(profile, SECRET, db_path=db, handler=failing)) as url:
+    with serve_in_thread(
+        create_app(profile, secret_of(profile), db_path=db, handler=failing)
+    ) as url:
         assert (
             httpx.post(f"{url}/webhook", content=body, headers=signed(profile, body)).json() == ACK
         )
@@ -477,7 +551,9 @@ def test_restart_keeps_deduplication_and_retries_failed_processing(
     assert (event.processed, event.last_error) == (False, "RuntimeError: downstream is down")
 
     handled: list[str] = []
-    app = create_app(profile, SECRET, db_path=db, handler=lambda e: handled.append(e.key))
+    app = create_app(
+        profile, secret_of(profile), db_path=db, handler=lambda e: handled.append(e.key)
+    )
     with serve_in_thread(app) as url:
         again = httpx.post(f"{url}/webhook", content=body, headers=signed(profile, body))
         assert (again.status_code, again.json()) == (
@@ -495,7 +571,7 @@ def test_injected_clock_and_tolerance_decide_freshness(tmp_path: Path) -> None:
     profile = load_profile(TIMESTAMPED[0])
     now = 1_800_000_000.0
     app = create_app(
-        profile, SECRET, db_path=tmp_path / "r.sqlite3", tolerance=10, clock=lambda: now
+        profile, secret_of(profile), db_path=tmp_path / "r.sqlite3", tolerance=10, clock=lambda: now
     )
     stale, fresh = encode(make_payload(profile)), encode(make_payload(profile))
     with serve_in_thread(app) as url:
@@ -512,7 +588,7 @@ def test_injected_clock_and_tolerance_decide_freshness(tmp_path: Path) -> None:
 def test_an_internal_error_is_500_without_details(tmp_path: Path) -> None:
     """A bug inside the receiver answers 500 {"error": "internal error"} and leaks nothing."""
     profile = load_profile("zaits")
-    app = create_app(profile, SECRET, db_path=tmp_path / "r.sqlite3")
+    app = create_app(profile, secret_of(profile), db_path=tmp_path / "r.sqlite3")
 
     async def broken_add(**_: object) -> None:
         raise RuntimeError("secret internals")
@@ -526,7 +602,12 @@ def test_an_internal_error_is_500_without_details(tmp_path: Path) -> None:
 
 def test_healthz_and_unknown_paths(tmp_path: Path) -> None:
     """GET /healthz answers 200; other paths 404, through Starlette's router."""
-    app = create_app("zaits", SECRET, db_path=tmp_path / "r.sqlite3", path="/hooks/zaits")
+    app = create_app(
+        "zaits",
+        secret_of(load_profile("zaits")),
+        db_path=tmp_path / "r.sqlite3",
+        path="/hooks/zaits",
+    )
     with serve_in_thread(app) as url:
         assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
         assert httpx.post(f"{url}/webhook", content=b"{}").status_code == 404
@@ -547,7 +628,7 @@ def test_create_app_refuses_bad_options(
 ) -> None:
     """An empty secret, or a tolerance that is negative or not finite, fails at creation,
     not per request."""
-    options: dict[str, Any] = {"secret": SECRET, **kwargs}
+    options: dict[str, Any] = {"secret": "whsec_reference-tests", **kwargs}
     secret = options.pop("secret")
     with pytest.raises(ValueError, match=message):
         create_app("zaits", secret, db_path=tmp_path / "r.sqlite3", **options)
@@ -560,7 +641,9 @@ def test_create_app_refuses_bad_options(
 def test_serve_in_thread_leaves_no_thread_or_socket(tmp_path: Path) -> None:
     """After the context exits, the server thread is gone and the port refuses connections."""
     before = set(threading.enumerate())
-    with serve_in_thread(create_app("zaits", SECRET, db_path=tmp_path / "r.sqlite3")) as url:
+    with serve_in_thread(
+        create_app("zaits", secret_of(load_profile("zaits")), db_path=tmp_path / "r.sqlite3")
+    ) as url:
         assert httpx.get(f"{url}/healthz").status_code == 200
     assert set(threading.enumerate()) <= before
     with pytest.raises(httpx.ConnectError):

@@ -210,7 +210,7 @@ def _protected(profile: Profile) -> set[Path]:
     """Paths whose values must not change: the event type and header-mirrored fields."""
     pointers = [profile.envelope.event_type]
     pointers += [h.equals for h in profile.headers if h.equals]
-    return {parts(p) for p in pointers}
+    return {parts(p) for p in pointers if p is not None}
 
 
 def _replace(payload: Any, path: Path, valid: Callable[[Any], bool]) -> Any | None:
@@ -317,6 +317,19 @@ def padded(profile: Profile, size: int, *, validate: bool = True) -> tuple[str, 
             body = compact(candidate)
             if len(body) == size and (not validate or is_valid(profile, event, candidate)):
                 return event, candidate, body
+    return None
+
+
+def changeable(profile: Profile, *, keep_identity: bool = False) -> tuple[str, Any, bytes] | None:
+    """The first fresh example (over the catalogue, minimal ones first) that ``tampered`` can
+    change by one byte: ``(event, payload, changed body)``, or ``None`` (GitHub's minimal
+    ``ping`` is ``{}``, with no string to change)."""
+    for event in profile.event_names:
+        for index in range(len(examples(profile, event))):
+            payload = fresh_example(profile, event, index)
+            changed = tampered(profile, event, payload, keep_identity=keep_identity)
+            if changed is not None:
+                return event, payload, changed
     return None
 
 

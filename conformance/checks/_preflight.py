@@ -50,8 +50,9 @@ class Diagnosis:
 
 
 def _key_advice(scheme: SignatureScheme) -> str:
-    if scheme.key.encoding == "base64":
-        how = f"strips {scheme.key.strip_prefix!r} and base64-decodes the rest"
+    key = scheme.primary.key
+    if key.encoding == "base64":
+        how = f"strips {key.strip_prefix!r} and base64-decodes the rest"
     else:
         how = "uses the whole secret as UTF-8 text, prefix included"
     return (

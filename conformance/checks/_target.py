@@ -17,7 +17,16 @@ import httpx
 from conformance._config import SuiteConfig
 from conformance._http import Delivery, Exchange, send
 from conformance._profile import Profile
-from conformance._signing import Secret, TimestampLike, delivery_headers
+from conformance._signing import (
+    Secrets,
+    TimestampLike,
+    delivery_headers,
+    format_timestamp,
+    generate_secret,
+    parse_items,
+    render_items,
+    scheme_for,
+)
 from conformance.checks._payloads import compact, fresh_example
 from conformance.checks._registry import CheckFailure
 
@@ -67,36 +76,109 @@ class Target:
         body: bytes,
         payload: object,
         *,
-        secret: Secret | None = None,
+        secret: Secrets | None = None,
         timestamp: TimestampLike | None = None,
+        event: str | None = None,
     ) -> dict[str, str]:
-        """Every header a conforming sender sends with ``body``, signed now."""
+        """Every header a conforming sender sends with ``body``, signed now. ``event`` is
+        the event type where the profile carries it in a header (default: the type the
+        payload declares, else the catalogue's first)."""
+        declared = self.profile.event_type_of(payload)
         return delivery_headers(
             self.profile,
             self.secret if secret is None else secret,
             body,
             payload,
+            event_type=event or (declared if isinstance(declared, str) else self.first_event),
             timestamp=timestamp,
             now=self.clock(),
         )
 
+    def other_secret(self) -> str:
+        """A fresh secret of the same kind as the target's (an Ed25519 key for an Ed25519
+        key): one the target does not hold."""
+        sig = self.profile.signature
+        scheme = scheme_for(sig, self.secret)
+        return generate_secret(sig, asymmetric=scheme is not None and scheme.asymmetric)
+
     def delivery(self, body: bytes, headers: Mapping[str, str], *, note: str = "") -> Delivery:
         return Delivery.of(self.url, headers, body, note=note)
 
-    def signed(self, payload: object, *, body: bytes | None = None, note: str = "") -> Delivery:
+    def signed(
+        self,
+        payload: object,
+        *,
+        body: bytes | None = None,
+        note: str = "",
+        event: str | None = None,
+    ) -> Delivery:
         """A correctly signed delivery of ``payload`` (serialized compactly unless ``body``)."""
         raw = compact(payload) if body is None else body
-        return self.delivery(raw, self.headers(raw, payload), note=note)
+        return self.delivery(raw, self.headers(raw, payload, event=event), note=note)
+
+    # -- editing signature headers ----------------------------------------------------------
+
+    def timestamp_of(self, headers: Mapping[str, str]) -> str:
+        """The signed timestamp's text, from its header or its item."""
+        spec = self.profile.signature.timestamp
+        assert spec is not None, "only timestamped profiles have a timestamp"
+        if spec.header is not None:
+            return headers[spec.header]
+        items = parse_items(self.profile.signature, headers[self.profile.signature.header])
+        return next(text for label, text in items if label == spec.item)
+
+    def with_timestamp(self, headers: Mapping[str, str], moment: float | None) -> dict[str, str]:
+        """The headers with the timestamp replaced by ``moment`` (``None``: removed), the
+        signature left as it was."""
+        sig = self.profile.signature
+        spec = sig.timestamp
+        assert spec is not None, "only timestamped profiles have a timestamp"
+        out = dict(headers)
+        if spec.header is not None:
+            out.pop(spec.header)
+            if moment is not None:
+                out[spec.header] = format_timestamp(spec, moment)
+            return out
+        stamp = None if moment is None else format_timestamp(spec, moment)
+        out[sig.header] = render_items(sig, self.signatures(out), stamp)
+        return out
+
+    def signatures(self, headers: Mapping[str, str]) -> list[tuple[str | None, str]]:
+        """The signature header's items, the timestamp item left out."""
+        sig = self.profile.signature
+        stamp = sig.timestamp.item if sig.timestamp is not None else None
+        items = parse_items(sig, headers[sig.header])
+        return [(label, text) for label, text in items if stamp is None or label != stamp]
+
+    def with_signatures(
+        self, headers: Mapping[str, str], items: list[tuple[str | None, str]]
+    ) -> dict[str, str]:
+        """The headers with the signature items replaced (the timestamp item kept)."""
+        sig = self.profile.signature
+        out = dict(headers)
+        stamp = self.timestamp_of(headers) if sig.timestamp and sig.timestamp.item else None
+        out[sig.header] = render_items(sig, items, stamp)
+        return out
+
+    def unsigned(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The headers without any signature header (legacy ones included)."""
+        sig = self.profile.signature
+        names = {sig.header.lower(), *(s.header.lower() for s in sig.legacy if s.header)}
+        return {k: v for k, v in headers.items() if k.lower() not in names}
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send(self, delivery: Delivery, *, fresh_connection: bool = False) -> Exchange:
+    def send(
+        self, delivery: Delivery, *, fresh_connection: bool = False, timeout: float | None = None
+    ) -> Exchange:
         """Send once; ``fresh_connection`` uses a connection of its own (for requests the
-        server may cut short, so the shared pool never holds a half-closed connection)."""
+        server may cut short, so the shared pool never holds a half-closed connection).
+        ``timeout`` overrides the target's, for one request."""
+        wait = self.timeout if timeout is None else timeout
         if not fresh_connection:
-            return send(self.client, delivery, timeout=self.timeout)
-        with make_client(self.timeout) as own:
-            return send(own, delivery, timeout=self.timeout)
+            return send(self.client, delivery, timeout=wait)
+        with make_client(wait) as own:
+            return send(own, delivery, timeout=wait)
 
     @property
     def replay_hint(self) -> str:
@@ -104,7 +186,7 @@ class Target:
         if spec is None:
             return ""
         return (
-            f"the signed {spec.header} is only fresh for {spec.tolerance_seconds} s; "
+            f"the signed {spec.where} is only fresh for {spec.tolerance_seconds} s; "
             "re-sign with 'webhook-conformance sign' to replay later"
         )
 

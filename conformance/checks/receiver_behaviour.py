@@ -4,7 +4,6 @@ bodies."""
 from __future__ import annotations
 
 import json
-import secrets
 from itertools import product
 from typing import Any
 
@@ -54,14 +53,15 @@ def unknown_event(target: Target, case: str | None) -> None:
     profile = target.profile
     if UNKNOWN_EVENT in profile.event_names:  # pragma: no cover - no profile uses the name
         raise NotApplicable(f"the catalogue holds {UNKNOWN_EVENT}")
-    payload = set_at(target.example(), parts(profile.envelope.event_type), UNKNOWN_EVENT)
+    payload = target.example()
+    if profile.envelope.event_type is not None:
+        payload = set_at(payload, parts(profile.envelope.event_type), UNKNOWN_EVENT)
     note = f"event type {UNKNOWN_EVENT!r}, outside the catalogue"
-    target.accepted(target.send(target.signed(payload, note=note)))
+    target.accepted(target.send(target.signed(payload, note=note, event=UNKNOWN_EVENT)))
 
 
 def _order_cases(profile: Profile) -> tuple[str, ...]:
-    pairs = [f"{e.name}-before-{e.follows}" for e in profile.events if e.follows]
-    return tuple(pairs) or ("reverse-catalogue",)
+    return tuple(f"{e.name}-before-{e.follows}" for e in profile.events if e.follows)
 
 
 _Data = dict[str, Any]
@@ -115,38 +115,46 @@ def _linked(profile: Profile, later: Any, earlier: Any) -> tuple[Any, Any]:
 def out_of_order(target: Target, case: str | None) -> None:
     """A later event arrives before the one it follows; both are acknowledged."""
     profile = target.profile
-    if case == "reverse-catalogue":
-        names = list(reversed(profile.event_names))
-        payloads = [target.example(name) for name in names]
-    else:
-        later = next(e for e in profile.events if case == f"{e.name}-before-{e.follows}")
-        assert later.follows is not None
-        payloads = list(_linked(profile, target.example(later.name), target.example(later.follows)))
-        names = [later.name, later.follows]
+    later = next(e for e in profile.events if case == f"{e.name}-before-{e.follows}")
+    assert later.follows is not None
+    payloads = list(_linked(profile, target.example(later.name), target.example(later.follows)))
+    names = [later.name, later.follows]
     for position, (name, payload) in enumerate(zip(names, payloads, strict=True), 1):
         note = f"{name}, delivery {position} of {len(names)}"
-        target.accepted(target.send(target.signed(payload, note=note)), what=note)
+        target.accepted(target.send(target.signed(payload, note=note, event=name)), what=note)
 
 
 _MALFORMED = ("not-json", "truncated-json", "array", "no-event-type")
 
 
-def _malformed(target: Target, kind: str) -> tuple[bytes, object, str]:
-    """A malformed body, the payload its mirrored headers come from, and a note."""
-    payload = target.example()
+def _malformed(
+    target: Target, kind: str, *, secret: str | None = None
+) -> tuple[bytes, dict[str, str], str]:
+    """A malformed body, the headers a conforming sender would send with it (signed with
+    ``secret``, default the target's), and a note."""
+    payload: Any = target.example()
     body = compact(payload)
+    envelope = target.profile.envelope
     if kind == "not-json":
-        return b"this is not JSON {", None, "a body that is not JSON"
-    if kind == "truncated-json":
-        return body[: len(body) // 2], None, "JSON cut off halfway"
-    if kind == "array":
-        return b"[" + body + b"]", [payload], "a JSON array holding a valid payload"
-    pointer = parts(target.profile.envelope.event_type)
-    parent: Any = payload
-    for part in pointer[:-1]:
-        parent = parent[part]
-    del parent[pointer[-1]]
-    return compact(payload), payload, f"a JSON object without {target.profile.envelope.event_type}"
+        body, payload, note = b"this is not JSON {", None, "a body that is not JSON"
+    elif kind == "truncated-json":
+        body, payload, note = body[: len(body) // 2], None, "JSON cut off halfway"
+    elif kind == "array":
+        body, payload = b"[" + body + b"]", [payload]
+        note = "a JSON array holding a valid payload"
+    elif envelope.event_type is None:
+        assert envelope.event_type_header is not None
+        headers = target.headers(body, payload, secret=secret)
+        del headers[envelope.event_type_header]
+        return body, headers, f"a valid body without the {envelope.event_type_header} header"
+    else:
+        pointer = parts(envelope.event_type)
+        parent: Any = payload
+        for part in pointer[:-1]:
+            parent = parent[part]
+        del parent[pointer[-1]]
+        body, note = compact(payload), f"a JSON object without {envelope.event_type}"
+    return body, target.headers(body, payload, secret=secret), note
 
 
 @CHECKS.register(
@@ -157,21 +165,19 @@ def malformed_unsigned_4xx(target: Target, case: str | None) -> None:
     """A malformed body that is not authentic is refused like any unauthenticated request."""
     assert case is not None
     kind, how = next((k, case[len(k) + 1 :]) for k in _MALFORMED if case.startswith(k + "-"))
-    body, payload, note = _malformed(target, kind)
     if how == "unsigned":
-        headers = target.headers(body, payload)
-        headers.pop(target.profile.signature.header)
+        body, headers, note = _malformed(target, kind)
+        headers = target.unsigned(headers)
         note += ", without a signature"
     else:
-        headers = target.headers(body, payload, secret=secrets.token_bytes(32))
+        body, headers, note = _malformed(target, kind, secret=target.other_secret())
         note += ", signed with another secret"
     target.rejected(target.send(target.delivery(body, headers, note=note)))
 
 
 def _signed_malformed(target: Target, case: str | None) -> Exchange:
     assert case is not None
-    body, payload, note = _malformed(target, case)
-    headers = target.headers(body, payload)
+    body, headers, note = _malformed(target, case)
     return target.send(target.delivery(body, headers, note=note + ", correctly signed"))
 
 

@@ -4,7 +4,6 @@ the timestamp is covered by the signature."""
 from __future__ import annotations
 
 from conformance._profile import TimestampSpec
-from conformance._signing import format_timestamp
 from conformance.checks._payloads import compact
 from conformance.checks._registry import CHECKS
 from conformance.checks._target import Target
@@ -48,8 +47,8 @@ def timestamp_is_signed(target: Target, case: str | None) -> None:
     shift = max(1, min(MARGIN_SECONDS, spec.tolerance_seconds // 2))
     payload = target.example()
     body = compact(payload)
-    headers = target.headers(body, payload, timestamp=now)
-    signed_text = headers[spec.header]
-    headers[spec.header] = format_timestamp(spec, now - shift)
-    note = f"signed with {spec.header} {signed_text}, sent with {headers[spec.header]}"
+    signed = target.headers(body, payload, timestamp=now)
+    headers = target.with_timestamp(signed, now - shift)
+    sent = target.timestamp_of(headers)
+    note = f"signed with {spec.where} {target.timestamp_of(signed)}, sent with {sent}"
     target.rejected(target.send(target.delivery(body, headers, note=note)))

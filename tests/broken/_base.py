@@ -41,8 +41,9 @@ class CorrectReceiver:
         return self.profile.limits.payload_bytes
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        """Raise ``VerificationError`` unless the raw body is correctly signed and fresh."""
-        verify(self.profile, self.secret, body, headers)
+        """Raise ``VerificationError`` unless the raw body is correctly signed and fresh (both
+        ways, also where the provider's own verifier checks only the age, as Stripe's does)."""
+        verify(self.profile, self.secret, body, headers, both_ways=True)
 
     def screen(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, object] | None:
         """A look at the request before it is verified: an answer ends the request there.
@@ -108,11 +109,14 @@ class CorrectReceiver:
             payload = self.parse(body)
         except (ValueError, RecursionError):
             return self.malformed("the body is not JSON")
-        event_type = self.profile.event_type_of(payload) if isinstance(payload, dict) else None
+        event_type = (
+            self.profile.event_type_of(payload, headers) if isinstance(payload, dict) else None
+        )
         if not isinstance(event_type, str):
             return self.malformed("the body is not an object with an event type")
         assert isinstance(payload, dict)
-        key = self.profile.idempotency_value(body, payload) or hashlib.sha256(body).hexdigest()
+        key = self.profile.idempotency_value(body, payload, headers)
+        key = key or hashlib.sha256(body).hexdigest()
         return await self.accept(key, event_type, payload)
 
     async def read(self, receive: Receive) -> bytes:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +23,7 @@ from conformance import (
     sign,
     verify,
 )
-from conformance._signing import parse_timestamp
+from conformance._signing import parse_items, parse_timestamp, render_items
 from conformance.checks._payloads import examples, parts
 
 from ._base import CorrectReceiver
@@ -43,43 +45,74 @@ class SignatureHeaderPresentOnly(CorrectReceiver):
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
         scheme = self.profile.signature
-        needed = [scheme.header] + ([scheme.timestamp.header] if scheme.timestamp else [])
+        stamp = scheme.timestamp.header if scheme.timestamp else None
+        needed = [scheme.header] + ([stamp] if stamp else [])
         present = {name.lower() for name in headers}
         for name in needed:
             if name.lower() not in present:
                 raise MissingHeader(name)
 
 
+def _timestamp(profile: Profile, lowered: Mapping[str, str]) -> str | None:
+    """The timestamp's text, from its header or its item of the signature header."""
+    spec = profile.signature.timestamp
+    if spec is None:
+        return None
+    if spec.header is not None:
+        text = lowered.get(spec.header.lower())
+    else:
+        items = parse_items(profile.signature, lowered.get(profile.signature.header.lower(), ""))
+        text = next((value for label, value in items if label == spec.item), None)
+    if text is None:
+        raise MissingHeader(spec.where)
+    return text
+
+
+def _signatures(profile: Profile, lowered: Mapping[str, str]) -> list[tuple[str | None, str]]:
+    sig = profile.signature
+    stamp = sig.timestamp.item if sig.timestamp else None
+    items = parse_items(sig, lowered.get(sig.header.lower(), ""))
+    return [(label, value) for label, value in items if stamp is None or label != stamp]
+
+
+def _resigned(
+    profile: Profile, lowered: Mapping[str, str], items: list[tuple[str | None, str]]
+) -> dict[str, str]:
+    """The headers with the signature items replaced, the timestamp kept."""
+    sig = profile.signature
+    stamp = _timestamp(profile, lowered) if sig.timestamp and sig.timestamp.item else None
+    return {**lowered, sig.header.lower(): render_items(sig, items, stamp)}
+
+
+def _check_age(profile: Profile, text: str, *, past: bool = True, future: bool = True) -> None:
+    spec = profile.signature.timestamp
+    assert spec is not None
+    skew = time.time() - parse_timestamp(spec, text).timestamp()
+    limit = spec.tolerance_seconds
+    if past and skew > limit:
+        raise StaleTimestamp(spec.where, skew_seconds=skew, tolerance_seconds=limit)
+    if future and skew < -limit:
+        raise FutureTimestamp(spec.where, skew_seconds=skew, tolerance_seconds=limit)
+
+
 class ComparesSignaturePrefix(CorrectReceiver):
-    """Compares only the first 8 characters of the signature after its prefix (timestamps are
+    """Compares only the first 8 characters of the signature after its label (timestamps are
     still checked)."""
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
         scheme = self.profile.signature
-        lowered = {k.lower(): v for k, v in headers.items()}
-        received = lowered.get(scheme.header.lower())
-        if received is None:
+        lowered = _lowered(headers)
+        if scheme.header.lower() not in lowered:
             raise MissingHeader(scheme.header)
-        timestamp = None
-        if scheme.timestamp is not None:
-            timestamp = lowered.get(scheme.timestamp.header.lower())
-            if timestamp is None:
-                raise MissingHeader(scheme.timestamp.header)
-        expected = sign(self.profile, self.secret, body, timestamp=timestamp)[scheme.header]
-        shown = len(scheme.prefix) + 8
-        if received[:shown] != expected[:shown]:  # the defect: the rest is never compared
-            raise SignatureMismatch(scheme.header)
-        if scheme.timestamp is not None and timestamp is not None:
-            skew = time.time() - parse_timestamp(scheme.timestamp, timestamp).timestamp()
-            limit = scheme.timestamp.tolerance_seconds
-            if skew > limit:
-                raise StaleTimestamp(
-                    scheme.timestamp.header, skew_seconds=skew, tolerance_seconds=limit
-                )
-            if skew < -limit:
-                raise FutureTimestamp(
-                    scheme.timestamp.header, skew_seconds=skew, tolerance_seconds=limit
-                )
+        timestamp = _timestamp(self.profile, lowered)
+        msg_id = lowered.get(scheme.id_header.lower()) if scheme.id_header else None
+        expected = sign(self.profile, self.secret, body, timestamp=timestamp, msg_id=msg_id)
+        want = _signatures(self.profile, _lowered(expected))[-1]
+        got = _signatures(self.profile, lowered)
+        if not got or (got[-1][0], got[-1][1][:8]) != (want[0], want[1][:8]):
+            raise SignatureMismatch(scheme.header)  # the defect: the rest is never compared
+        if timestamp is not None:
+            _check_age(self.profile, timestamp)
 
 
 class VerifiesReserializedJson(CorrectReceiver):
@@ -96,6 +129,10 @@ class VerifiesReserializedJson(CorrectReceiver):
         except ValueError:  # a body it cannot parse cannot be authentic to it
             raise SignatureMismatch(self.profile.signature.header) from None
         super().verify(again, headers)
+
+
+def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
 
 
 class IgnoresTimestampTolerance(CorrectReceiver):
@@ -166,10 +203,6 @@ class CrashesOnNonAscii(CorrectReceiver):
         return await super().accept(key, event_type, payload)
 
 
-def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
-
-
 class AcceptsMissingSignature(CorrectReceiver):
     """Verifies a signature when there is one (``if signature := headers.get(...)``), and lets
     a delivery without the header through."""
@@ -184,9 +217,11 @@ class AcceptsMissingTimestamp(CorrectReceiver):
     sign, and skips verification for it."""
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        spec = self.profile.signature.timestamp
-        if spec is None or spec.header.lower() in _lowered(headers):
-            super().verify(body, headers)
+        try:
+            _timestamp(self.profile, _lowered(headers))
+        except MissingHeader:
+            return
+        super().verify(body, headers)
 
 
 class AcceptsEmptySignature(CorrectReceiver):
@@ -226,7 +261,8 @@ class DedupesBeforeVerifying(CorrectReceiver):
             payload = json.loads(body)
         except ValueError:
             return None
-        key = self.profile.idempotency_value(body, payload) if isinstance(payload, dict) else None
+        known = isinstance(payload, dict)
+        key = self.profile.idempotency_value(body, payload, headers) if known else None
         return self.duplicate() if key is not None and key in self.seen else None
 
 
@@ -238,16 +274,9 @@ class _OneSidedTolerance(CorrectReceiver):
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
         verify(self.profile, self.secret, body, headers, tolerance=math.inf)
-        spec = self.profile.signature.timestamp
-        if spec is None:
-            return
-        text = _lowered(headers)[spec.header.lower()]
-        skew = time.time() - parse_timestamp(spec, text).timestamp()
-        limit = spec.tolerance_seconds
-        if self.past and skew > limit:
-            raise StaleTimestamp(spec.header, skew_seconds=skew, tolerance_seconds=limit)
-        if not self.past and skew < -limit:
-            raise FutureTimestamp(spec.header, skew_seconds=skew, tolerance_seconds=limit)
+        text = _timestamp(self.profile, _lowered(headers))
+        if text is not None:
+            _check_age(self.profile, text, past=self.past, future=not self.past)
 
 
 class RefusesOnlyStaleTimestamps(_OneSidedTolerance):
@@ -275,15 +304,21 @@ class UnboundTimestamp(CorrectReceiver):
             return
         lowered = _lowered(headers)
         try:
-            sent = int(lowered.get(spec.header.lower(), ""))
+            sent = int(_timestamp(self.profile, lowered) or "")
         except ValueError:
-            raise MissingHeader(spec.header) from None
+            raise MissingHeader(spec.where) from None
         limit = spec.tolerance_seconds
         skew = time.time() - sent
         if abs(skew) > limit:
-            raise StaleTimestamp(spec.header, skew_seconds=skew, tolerance_seconds=limit)
-        for moment in range(sent - limit, sent + limit + 1):
-            moved = {**lowered, spec.header.lower(): str(moment)}
+            raise StaleTimestamp(spec.where, skew_seconds=skew, tolerance_seconds=limit)
+        sig = self.profile.signature
+        # The header's own moment first: an honest delivery costs one verification.
+        for moment in sorted(range(sent - limit, sent + limit + 1), key=lambda m: m != sent):
+            if spec.header is not None:
+                moved = {**lowered, spec.header.lower(): str(moment)}
+            else:
+                items = _signatures(self.profile, lowered)
+                moved = {**lowered, sig.header.lower(): render_items(sig, items, str(moment))}
             try:
                 verify(self.profile, self.secret, body, moved, tolerance=math.inf)
             except VerificationError:
@@ -405,7 +440,9 @@ class AcknowledgesUnverifiableJunk(CorrectReceiver):
             payload = json.loads(text)
         except ValueError:
             payload = None
-        if isinstance(payload, dict) and isinstance(self.profile.event_type_of(payload), str):
+        if isinstance(payload, dict) and isinstance(
+            self.profile.event_type_of(payload, headers), str
+        ):
             return None
         try:
             self.verify(body, headers)
@@ -437,15 +474,25 @@ def has_float(value: object) -> bool:
 
 
 class IgnoresSignatureLabel(CorrectReceiver):
-    """Takes whatever follows the last ``=`` as the digest, so any label (``sha1=``), none,
-    or one the scheme does not use passes with a right digest."""
+    """Takes whatever follows the first ``=`` or ``,`` of each signature as its value, so any
+    label (``sha1=``, Stripe's ``v0=``), none, or one the scheme does not use passes with a
+    right signature."""
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
         scheme = self.profile.signature
         lowered = _lowered(headers)
-        value = lowered.get(scheme.header.lower())
-        if value is not None:
-            lowered[scheme.header.lower()] = scheme.prefix + value.rpartition("=")[2]
+        if scheme.header.lower() in lowered:
+            primary = scheme.primary.label
+            items = [
+                (
+                    primary,
+                    re.split("[=,]", value if label is None else label + "=" + value, maxsplit=1)[
+                        -1
+                    ],
+                )
+                for label, value in _signatures(self.profile, lowered)
+            ]
+            lowered = _resigned(self.profile, lowered, items)
         super().verify(body, lowered)
 
 
@@ -454,14 +501,86 @@ class SkipsUnparsableSignature(CorrectReceiver):
     comparing: a signature that is not even hex passes."""
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        scheme = self.profile.signature
-        value = _lowered(headers).get(scheme.header.lower(), "")
-        digest = value.removeprefix(scheme.prefix)
+        items = _signatures(self.profile, _lowered(headers))
+        digest = items[-1][1] if items else ""
         try:
-            if scheme.encoding == "hex":
+            if self.profile.signature.primary.encoding == "hex":
                 bytes.fromhex(digest)
             else:
                 base64.b64decode(digest, validate=True)
         except ValueError:
             return
         super().verify(body, headers)
+
+
+class VerifiesFirstSignatureOnly(CorrectReceiver):
+    """Splits the signature header and verifies only its first signature: during a key
+    rotation, a header whose right signature comes second is refused."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        lowered = _lowered(headers)
+        items = _signatures(self.profile, lowered)
+        if items:
+            lowered = _resigned(self.profile, lowered, items[:1])
+        super().verify(body, lowered)
+
+
+class AcceptsLegacyV0(CorrectReceiver):
+    """Reads Stripe's ``v0`` signatures as ``v1`` ones, "for old test-mode endpoints"."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        lowered = _lowered(headers)
+        if self.profile.signature.header.lower() in lowered:
+            items = [
+                ("v1" if label == "v0" else label, value)
+                for label, value in _signatures(self.profile, lowered)
+            ]
+            lowered = _resigned(self.profile, lowered, items)
+        super().verify(body, lowered)
+
+
+class CachesVerifiedSignatures(CorrectReceiver):
+    """Remembers the body and signature of each delivery it verified, and skips verification
+    when both come again (a retry): the same body and signature under another, swapped id are
+    taken as verified, so the id is not bound to the signature."""
+
+    def __init__(self, profile: Profile, secret: str) -> None:
+        super().__init__(profile, secret)
+        self.verified: set[tuple[bytes, str]] = set()
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        seen = (body, _lowered(headers).get(self.profile.signature.header.lower(), ""))
+        if seen in self.verified:
+            return
+        super().verify(body, headers)
+        self.verified.add(seen)
+
+
+class VerifiesLegacyOnly(CorrectReceiver):
+    """Verifies GitHub's legacy SHA-1 ``X-Hub-Signature`` and never ``X-Hub-Signature-256``."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        _verify_legacy(self.profile, self.secret, body, _lowered(headers))
+
+
+class FallsBackToLegacy(CorrectReceiver):
+    """Verifies ``X-Hub-Signature-256`` when it is there, and the legacy SHA-1
+    ``X-Hub-Signature`` when it is not."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        lowered = _lowered(headers)
+        if self.profile.signature.header.lower() in lowered:
+            super().verify(body, headers)
+        else:
+            _verify_legacy(self.profile, self.secret, body, lowered)
+
+
+def _verify_legacy(profile: Profile, secret: str, body: bytes, lowered: Mapping[str, str]) -> None:
+    legacy = profile.signature.legacy[0]
+    assert legacy.header is not None
+    received = lowered.get(legacy.header.lower())
+    if received is None:
+        raise MissingHeader(legacy.header)
+    digest = hmac.new(secret.encode(), body, legacy.hash_name).hexdigest()
+    if not hmac.compare_digest(received, f"{legacy.label}={digest}"):
+        raise SignatureMismatch(legacy.header)

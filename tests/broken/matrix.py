@@ -17,13 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broken import BROKEN, SUITE_TIMEOUT, applies
+from broken import BROKEN, SUITE_TIMEOUT, applies, secret_for
 from broken._judge import judge_receiver
 from conformance import list_profiles, load_profile
 from conformance.checks import CHECKS, cases_for
 from reference import serve_in_thread
-
-SECRET = "whsec_broken-corpus-secret"
 
 
 def main(names: list[str]) -> None:
@@ -42,9 +40,10 @@ def main(names: list[str]) -> None:
         for defect, factory in BROKEN.items():
             if not applies(defect, profile):
                 continue
-            with serve_in_thread(factory(profile, SECRET)) as url:
+            secret = secret_for(profile)
+            with serve_in_thread(factory(profile, secret)) as url:
                 violated = judge_receiver(
-                    f"{url}/webhook", profile, SECRET, timeout=SUITE_TIMEOUT
+                    f"{url}/webhook", profile, secret, timeout=SUITE_TIMEOUT
                 ).violated()
             for key, cases in violated.items():
                 (only if len(violated) == 1 else also)[key].add(defect)
