@@ -90,20 +90,28 @@ def _read_body(file: str) -> bytes:
         raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
 
 
-def _secrets(args: Namespace, key_option: str) -> list[Secret]:
-    """The secrets and keys to sign or verify with: every --secret (or $WEBHOOK_SECRET), then
-    every key file. Several mean key rotation."""
-    found: list[Secret] = [s for s in args.secret or () if s]
+def _secrets(args: Namespace, key_option: str, profile: Profile) -> list[Secret]:
+    """The secrets and keys to sign or verify with: every --secret (or, with neither
+    --secret nor a key file, $WEBHOOK_SECRET), then every key file. Several mean key
+    rotation."""
+    given: list[str] = list(args.secret or ())
+    if any(not s for s in given):
+        raise UsageError("--secret is empty")
+    found: list[Secret] = list(given)
     if not found and not args.keys and os.environ.get(SECRET_ENV):
         found.append(os.environ[SECRET_ENV])
-    found += [_key_file(path, key_option) for path in args.keys]
+    found += [_key_file(path, key_option, profile) for path in args.keys]
     if not found:
         raise UsageError(f"no secret: pass --secret, {key_option} or set {SECRET_ENV}")
     return found
 
 
-def _key_file(path: str, option: str) -> Secret:
-    """An Ed25519 key from a file: ``whsk_``/``whpk_`` text, or PEM."""
+def _key_file(path: str, option: str, profile: Profile) -> Secret:
+    """An Ed25519 key from a file: text under the profile's Ed25519 prefixes (``whsk_``,
+    ``whpk_``), or PEM. Nothing else: a key file is never taken as a shared secret."""
+    schemes = [s for s in profile.signature.schemes if s.asymmetric]
+    if not schemes:
+        raise UsageError(f"{option}: profile {profile.name} has no Ed25519 scheme")
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -119,10 +127,14 @@ def _key_file(path: str, option: str) -> Secret:
         if not isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
             raise UsageError(f"{option}: {path} holds a PEM key that is not Ed25519")
         return key
-    try:
-        return data.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise UsageError(f"{option}: {path} is neither key text (whsk_…, whpk_…) nor PEM") from None
+    text = data.decode("ascii", errors="replace").strip()
+    key = schemes[0].key
+    prefixes = (key.private_prefix or "", key.public_prefix or "")
+    if not any(p and text.startswith(p) for p in prefixes):
+        raise UsageError(
+            f"{option}: {path} is neither key text ({prefixes[0]}…, {prefixes[1]}…) nor PEM"
+        )
+    return text
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -219,7 +231,15 @@ def _cmd_sign(args: Namespace) -> int:
     Signs FILE's exact bytes. The output feeds curl: -H @headers.txt.
     """
     profile, body = load_profile(args.profile), _read_body(args.file)
-    secrets = _secrets(args, "--private-key")
+    secrets = _secrets(args, "--private-key", profile)
+    if len(secrets) > 1 and not profile.signature.multiple:
+        raise UsageError(
+            f"profile {profile.name} carries one signature per delivery: give one secret"
+        )
+    if args.id is not None and not (
+        profile.signature.id_header or profile.envelope.event_id_header
+    ):
+        _note(f"profile {profile.name} sends no id header; --id ignored")
     try:
         payload, is_json = json.loads(body), True
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
@@ -259,7 +279,7 @@ def _cmd_verify(args: Namespace) -> int:
     Prints 'valid' (exit 0) or 'invalid: <reason>' naming the header at fault (exit 1).
     """
     profile, body = load_profile(args.profile), _read_body(args.file)
-    secrets = _secrets(args, "--public-key")
+    secrets = _secrets(args, "--public-key", profile)
     try:
         verify(profile, secrets, body, dict(args.header), now=args.now, tolerance=args.tolerance)
     except VerificationError as exc:

@@ -591,7 +591,7 @@ def _check_consistency(profile: Profile) -> None:
     declared += [profile.idempotency_header] if profile.idempotency_header else []
     for name in declared:
         if name.lower() not in header_names:
-            problems.append(f"signature header {name!r} is not declared under headers")
+            problems.append(f"header {name!r} is not declared under headers")
     problems += _signature_problems(sig)
     if len(profile.delivery.schedule_seconds) != profile.delivery.max_attempts:
         problems.append(

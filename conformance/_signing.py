@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import re
 import secrets as _secrets
 import time
@@ -66,6 +67,7 @@ __all__ = [
     "sign",
     "signature_items",
     "verify",
+    "verifying_keys",
 ]
 
 Secret = str | bytes | Ed25519PrivateKey | Ed25519PublicKey
@@ -118,7 +120,16 @@ def _as_tuple(secrets: Secrets) -> tuple[Secret, ...]:
 
 def scheme_for(signature: SignatureScheme, secret: Secret) -> Scheme | None:
     """The scheme a secret serves: an Ed25519 key (object, or text under the scheme's
-    private or public prefix) serves the Ed25519 scheme; anything else the HMAC one."""
+    private or public prefix) serves the Ed25519 scheme; anything else the HMAC one.
+
+    Where a profile has both kinds (Standard Webhooks), an HMAC secret must carry its
+    scheme's prefix (``whsec_``): an unprefixed key or raw bytes could be a public key given
+    in another form, and a public key used as an HMAC key lets anyone forge signatures."""
+    if isinstance(secret, bytearray | memoryview):
+        raise InvalidSecret("give a secret as str or bytes")
+    both = any(s.asymmetric for s in signature.schemes) and any(
+        not s.asymmetric for s in signature.schemes
+    )
     for scheme in signature.schemes:
         if not scheme.asymmetric:
             continue
@@ -129,7 +140,17 @@ def scheme_for(signature: SignatureScheme, secret: Secret) -> Scheme | None:
             return scheme
     if isinstance(secret, Ed25519PrivateKey | Ed25519PublicKey):
         return None
-    return next((s for s in signature.schemes if not s.asymmetric), None)
+    shared = next((s for s in signature.schemes if not s.asymmetric), None)
+    if both and shared is not None:
+        prefix = shared.key.strip_prefix
+        if not (prefix and isinstance(secret, str) and secret.startswith(prefix)):
+            keys = [s.key for s in signature.schemes if s.asymmetric]
+            named = ", ".join(f"{k.private_prefix}…/{k.public_prefix}…" for k in keys)
+            raise InvalidSecret(
+                f"ambiguous secret: this profile takes {prefix}… shared secrets and {named} "
+                "Ed25519 keys; give the secret with its prefix"
+            )
+    return shared
 
 
 def derive_key(scheme: Scheme, secret: Secret) -> bytes:
@@ -186,6 +207,8 @@ def generate_secret(signature: SignatureScheme, *, asymmetric: bool = False) -> 
         seed = _secrets.token_bytes(32)
         return (scheme.key.private_prefix or "") + base64.b64encode(seed).decode("ascii")
     hmac_scheme = signature.primary
+    if hmac_scheme.asymmetric:
+        raise InvalidSecret("this profile has no shared-secret scheme; generate an Ed25519 key")
     raw = _secrets.token_bytes(24)
     if hmac_scheme.key.encoding == "base64":
         return hmac_scheme.key.strip_prefix + base64.b64encode(raw).decode("ascii")
@@ -393,7 +416,7 @@ def fresh_header_value(profile: Profile, name: str) -> str:
 def _generated(profile: Profile, name: str, token: Callable[[], str] | None = None) -> str:
     """A fresh value for a generated header, as its declaration says (``msg_{token}``
     where it says nothing)."""
-    make = token or (lambda: _secrets.token_hex(12))
+    make = token or (lambda: _secrets.token_hex(8))
     declared = next((h for h in profile.headers if h.name.lower() == name.lower()), None)
     template = declared.generate if declared and declared.generate else "msg_{token}"
     return template.replace("{uuid}", str(uuid.uuid4())).replace("{token}", make())
@@ -485,6 +508,8 @@ def _candidates(sig: SignatureScheme, value: str) -> list[tuple[Scheme, str, byt
         else:
             decoded.append((scheme, shown, raw))
     if not decoded:
+        if not problems:
+            raise MalformedSignature(sig.header, "no signature item, only the timestamp")
         lead = "" if len(problems) == 1 else f"no usable signature among {len(problems)}: "
         raise MalformedSignature(sig.header, lead + "; ".join(problems))
     return decoded
@@ -519,17 +544,39 @@ def _timestamp_text(sig: SignatureScheme, value: str, header: Callable[[str], st
     return texts[0]
 
 
-def _matches(
-    sig: SignatureScheme, scheme: Scheme, secret: Secret, raw: bytes, content: bytes
-) -> bool:
-    if scheme.asymmetric:
-        try:
-            _public_key(scheme, secret).verify(raw, content)
-        except InvalidSignature:
-            return False
-        return True
-    expected = hmac.digest(derive_key(scheme, secret), content, scheme.hash_name)
-    return hmac.compare_digest(raw, expected)
+@dataclass(frozen=True)
+class _Key:
+    """A secret made ready to verify with: its scheme and its HMAC key or public key."""
+
+    scheme: Scheme
+    shared: bytes | None = None
+    public: Ed25519PublicKey | None = None
+
+    def matches(self, raw: bytes, content: bytes, expected: bytes | None) -> bool:
+        if self.public is not None:
+            try:
+                self.public.verify(raw, content)
+            except InvalidSignature:
+                return False
+            return True
+        assert expected is not None
+        return hmac.compare_digest(raw, expected)
+
+
+def verifying_keys(signature: SignatureScheme, secrets: Secrets) -> tuple[_Key, ...]:
+    """Every secret made ready to verify with, or ``InvalidSecret`` for the first one no
+    scheme of the profile takes: decided before any header is read, so the outcome never
+    depends on what a request carries."""
+    keys: list[_Key] = []
+    for secret in _as_tuple(secrets):
+        scheme = scheme_for(signature, secret)
+        if scheme is None:
+            raise InvalidSecret("no scheme of this profile takes an Ed25519 key")
+        if scheme.asymmetric:
+            keys.append(_Key(scheme=scheme, public=_public_key(scheme, secret)))
+        else:
+            keys.append(_Key(scheme=scheme, shared=derive_key(scheme, secret)))
+    return tuple(keys)
 
 
 def verify(
@@ -551,7 +598,7 @@ def verify(
     tolerance direction (``True`` also refuses timestamps too far ahead).
     """
     sig = profile.signature
-    keys = _as_tuple(secrets)
+    keys = verifying_keys(sig, secrets)
     lowered = {k.lower(): v for k, v in headers.items()}
 
     def header(name: str) -> str:
@@ -571,10 +618,12 @@ def verify(
     content = _signed_content(sig, body, {"timestamp": ts_text, "id": id_text})
 
     matched: tuple[Scheme, str] | None = None
-    for secret in keys:
-        serves = scheme_for(sig, secret)
+    for key in keys:
+        expected = None
+        if key.shared is not None:  # one digest per secret, however many items
+            expected = hmac.digest(key.shared, content, key.scheme.hash_name)
         for scheme, text, raw in candidates:
-            if scheme is serves and _matches(sig, scheme, secret, raw, content):
+            if scheme is key.scheme and key.matches(raw, content, expected):
                 matched = matched or (scheme, text)
     if matched is None:
         secret = "secrets" if len(keys) > 1 else "secret"
@@ -587,8 +636,9 @@ def verify(
         skew = current - moment.timestamp()
         check_future = spec.direction == "both" if both_ways is None else both_ways
         # Written to fail closed: a NaN clock or tolerance makes both comparisons false, and
-        # must not switch replay protection off.
-        if not skew <= limit:
+        # must not switch replay protection off; nor must a clock at minus infinity where only
+        # the age is checked.
+        if not (skew <= limit and math.isfinite(current)):
             raise StaleTimestamp(spec.where, skew_seconds=skew, tolerance_seconds=limit)
         if check_future and not skew >= -limit:
             raise FutureTimestamp(spec.where, skew_seconds=skew, tolerance_seconds=limit)

@@ -40,7 +40,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from conformance import Profile, VerificationError, Verifier, load_profile, sign
+from conformance import Profile, VerificationError, Verifier, load_profile
+from conformance._signing import Secrets, verifying_keys
 from reference._store import EventStore, StoredEvent, Synchronous
 
 __all__ = ["ACK", "DUPLICATE_ACK", "Handler", "WebhookEndpoint", "create_app"]
@@ -353,7 +354,7 @@ async def _healthz(request: Request) -> Response:
 
 def create_app(
     profile: Profile | str,
-    secret: str,
+    secret: Secrets,
     *,
     db_path: str | Path,
     tolerance: float | None = None,
@@ -374,7 +375,8 @@ def create_app(
         raise ValueError("the webhook secret is empty")
     if tolerance is not None and not 0 <= tolerance < math.inf:
         raise ValueError(f"tolerance must be a finite number of seconds >= 0, not {tolerance}")
-    sign(resolved, secret, b"", now=0)  # a secret the key derivation refuses fails here, once
+    # A secret (or an Ed25519 public key) the key derivation refuses fails here, once.
+    verifying_keys(resolved.signature, secret)
     # Timestamps too far ahead are refused even where the provider's own verifier checks only
     # their age (Stripe): a SHOULD the reference meets.
     verifier = Verifier(resolved, secret, tolerance=tolerance, clock=clock, both_ways=True)

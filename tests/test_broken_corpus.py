@@ -16,7 +16,6 @@ user would run it.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import pytest
@@ -128,7 +127,7 @@ def _untampered_with_another_secret(target: Target, case: str | None) -> None:
     """``rejects-tampered-body`` weakened: the body is left alone, signed with a wrong key."""
     payload = target.example()
     body = compact(payload)
-    headers = target.headers(body, payload, secret=secrets.token_bytes(32))
+    headers = target.headers(body, payload, secret=target.other_secret())
     target.rejected(target.send(target.delivery(body, headers, note="another secret")))
 
 

@@ -328,7 +328,7 @@ def _broken(change: str) -> dict[str, Any]:
         ),
         (
             "undeclared-signature-header",
-            "signature header 'X-Zaits-Signature' is not declared under headers",
+            "header 'X-Zaits-Signature' is not declared under headers",
         ),
         (
             "foreign-requirement-id",

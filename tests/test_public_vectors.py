@@ -277,3 +277,36 @@ def test_github_sign_needs_the_event_type(
     assert code == 0
     assert "X-GitHub-Event: push" in out.splitlines()
     assert any(line.startswith("X-Hub-Signature: sha1=") for line in out.splitlines())
+
+
+def test_cli_key_files_hold_ed25519_keys_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key file holding anything but an Ed25519 key (a bare public key, a shared secret)
+    is refused: taken as a shared secret, a public key would let anyone forge signatures."""
+    body = tmp_path / "body.json"
+    body.write_bytes(BODY)
+    bare = tmp_path / "bare.pub"
+    bare.write_text(WHPK.removeprefix("whpk_"))
+    code, _, err = _cli(capsys, "verify", "-p", "standard-webhooks", "--public-key", bare, body)
+    assert code == 2
+    assert "is neither key text (whsk_…, whpk_…) nor PEM" in err
+    code, _, err = _cli(capsys, "verify", "-p", "stripe", "--public-key", bare, body)
+    assert (code, err.splitlines()[0]) == (
+        2,
+        "webhook-conformance: error: --public-key: profile stripe has no Ed25519 scheme",
+    )
+
+
+def test_cli_refuses_rotation_where_one_signature_fits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two secrets on a profile whose header holds one signature is a usage error, and an
+    empty --secret is one too."""
+    body = tmp_path / "body.json"
+    body.write_bytes(BODY)
+    code, _, err = _cli(capsys, "sign", "-p", "zupertry", "-s", "a", "-s", "b", body)
+    assert code == 2
+    assert "carries one signature per delivery: give one secret" in err
+    code, _, err = _cli(capsys, "sign", "-p", "zaits", "-s", "", body)
+    assert (code, err.splitlines()[0]) == (2, "webhook-conformance: error: --secret is empty")

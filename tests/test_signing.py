@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -435,3 +436,33 @@ def test_timestamp_header_with_a_lone_surrogate_is_malformed() -> None:
         verify(load_profile("ztrace"), "k", body, headers, now=T0)
     with pytest.raises(ConformanceError, match="printable text on one line"):
         sign(load_profile("ztrace"), "k", body, timestamp="17\udcff")
+
+
+def test_infinite_past_clock_fails_closed_where_only_age_is_checked() -> None:
+    """Stripe checks the age only; a clock at minus infinity still refuses the delivery."""
+    profile = load_profile("stripe")
+    headers = sign(profile, "whsec_x", b"{}", timestamp=T0)
+    with pytest.raises(StaleTimestamp):
+        verify(profile, "whsec_x", b"{}", headers, now=float("-inf"))
+
+
+def test_public_key_in_another_form_is_never_an_hmac_key() -> None:
+    """Where a profile takes both shared secrets and Ed25519 keys, a secret without its
+    prefix (a public key pasted bare, or raw bytes) is refused, not used as an HMAC key:
+    anyone holding the public key could forge v1 signatures with it."""
+    profile = load_profile("standard-webhooks")
+    for ambiguous in ("MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=", b"raw"):
+        with pytest.raises(InvalidSecret, match="ambiguous secret"):
+            verify(profile, ambiguous, b"{}", {"webhook-signature": "v1,x"})
+
+
+def test_a_bad_key_fails_whatever_the_request_carries() -> None:
+    """A configured key no scheme takes raises InvalidSecret before any header is read, so
+    the outcome never depends on what an attacker sends."""
+    profile = load_profile("standard-webhooks")
+    good = "whsec_" + "A" * 32
+    with pytest.raises(InvalidSecret, match="32 bytes"):
+        verify(profile, [good, "whpk_AAAA"], b"{}", {})
+    key = Ed25519PrivateKey.generate()
+    with pytest.raises(InvalidSecret, match="no scheme of this profile takes an Ed25519 key"):
+        verify(load_profile("stripe"), key, b"{}", {})

@@ -11,7 +11,8 @@ from typing import Any
 
 from conformance._config import SECRET, TARGET_URL
 from conformance._http import Exchange, excerpt, render_curl
-from conformance._profile import SignatureScheme
+from conformance._profile import Scheme, SignatureScheme
+from conformance._signing import scheme_for
 from conformance.checks._target import Target
 
 __all__ = ["Diagnosis", "preflight"]
@@ -49,7 +50,13 @@ class Diagnosis:
         }
 
 
-def _key_advice(scheme: SignatureScheme) -> str:
+def _key_advice(scheme: SignatureScheme, used: Scheme | None) -> str:
+    if used is not None and used.asymmetric:
+        return (
+            f"check {SECRET} (or $WEBHOOK_SECRET): it must be the Ed25519 private key "
+            f"({used.key.private_prefix}…) whose public key ({used.key.public_prefix}…) the "
+            "receiver verifies with."
+        )
     key = scheme.primary.key
     if key.encoding == "base64":
         how = f"strips {key.strip_prefix!r} and base64-decodes the rest"
@@ -62,7 +69,9 @@ def _key_advice(scheme: SignatureScheme) -> str:
     )
 
 
-def _diagnose(exchange: Exchange, scheme: SignatureScheme) -> tuple[str, str]:
+def _diagnose(
+    exchange: Exchange, scheme: SignatureScheme, used: Scheme | None = None
+) -> tuple[str, str]:
     """The headline and the advice for an answer that is not 2xx."""
     got = exchange.describe()
     status = exchange.status
@@ -72,7 +81,9 @@ def _diagnose(exchange: Exchange, scheme: SignatureScheme) -> tuple[str, str]:
             f"check that the receiver at {TARGET_URL} is up and answers POST requests.",
         )
     if status in (401, 403):
-        return f"the receiver refused a correctly signed delivery ({got})", _key_advice(scheme)
+        return f"the receiver refused a correctly signed delivery ({got})", _key_advice(
+            scheme, used
+        )
     if status in (404, 405):
         return (
             f"the receiver answered a delivery with {got}",
@@ -106,5 +117,6 @@ def preflight(target: Target) -> Diagnosis | None:
     exchange = target.send(target.signed(target.example(), note=note))
     if exchange.status is not None and exchange.status // 100 == 2:
         return None
-    headline, advice = _diagnose(exchange, target.profile.signature)
+    signature = target.profile.signature
+    headline, advice = _diagnose(exchange, signature, scheme_for(signature, target.secret))
     return Diagnosis(headline=headline, advice=advice, exchange=exchange)

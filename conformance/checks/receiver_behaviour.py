@@ -4,6 +4,7 @@ bodies."""
 from __future__ import annotations
 
 import json
+import re
 from itertools import product
 from typing import Any
 
@@ -17,6 +18,20 @@ __all__: list[str] = []
 
 #: An event type no catalogue holds.
 UNKNOWN_EVENT = "webhook-conformance.unknown-event"
+#: The same, for a type header whose declared pattern takes no dot or hyphen (GitHub's).
+UNKNOWN_EVENT_WORD = "webhook_conformance_unknown_event"
+
+
+def unknown_event_type(profile: Profile) -> str:
+    """An event type outside the catalogue, in the form the type's header declares where
+    the type travels in a header: a receiver may check the form before anything else."""
+    name = profile.envelope.event_type_header
+    declared = next((h for h in profile.headers if name and h.name == name), None)
+    if declared is not None and declared.pattern is not None:
+        for candidate in (UNKNOWN_EVENT, UNKNOWN_EVENT_WORD):
+            if re.fullmatch(declared.pattern, candidate):
+                return candidate
+    return UNKNOWN_EVENT
 
 
 @CHECKS.register("receiver.idempotent")
@@ -51,13 +66,14 @@ def duplicate_response(target: Target, case: str | None) -> None:
 @CHECKS.register("receiver.unknown-event")
 def unknown_event(target: Target, case: str | None) -> None:
     profile = target.profile
-    if UNKNOWN_EVENT in profile.event_names:  # pragma: no cover - no profile uses the name
-        raise NotApplicable(f"the catalogue holds {UNKNOWN_EVENT}")
+    unknown = unknown_event_type(profile)
+    if unknown in profile.event_names:  # pragma: no cover - no profile uses the name
+        raise NotApplicable(f"the catalogue holds {unknown}")
     payload = target.example()
     if profile.envelope.event_type is not None:
-        payload = set_at(payload, parts(profile.envelope.event_type), UNKNOWN_EVENT)
-    note = f"event type {UNKNOWN_EVENT!r}, outside the catalogue"
-    target.accepted(target.send(target.signed(payload, note=note, event=UNKNOWN_EVENT)))
+        payload = set_at(payload, parts(profile.envelope.event_type), unknown)
+    note = f"event type {unknown!r}, outside the catalogue"
+    target.accepted(target.send(target.signed(payload, note=note, event=unknown)))
 
 
 def _order_cases(profile: Profile) -> tuple[str, ...]:
