@@ -118,3 +118,19 @@ def test_header_borne_ids_are_fresh_per_delivery(profile) -> None:
     assert None not in keys
     declared = next(h for h in profile.headers if h.name == profile.idempotency_header)
     assert all(re.fullmatch(declared.pattern or ".+", key) for key in keys if key)
+
+
+def test_examples_are_cached_per_schema_and_redrawn_when_unusable(tmp_path, monkeypatch) -> None:
+    """The drawing is kept in the cache directory and read back identical; a cache file
+    that does not parse, or holds a payload that no longer validates, is drawn again."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    profile = load_profile("zaits")
+    draw = payloads.examples.__wrapped__  # past the in-process cache
+    drawn = draw(profile, "document.signed")
+    (cached,) = (tmp_path / "webhook-conformance" / "examples").glob("*.json")
+    assert json.loads(cached.read_text(encoding="utf-8")) == list(drawn)
+    assert draw(profile, "document.signed") == drawn
+    for broken in ("not json", json.dumps([{"type": "not an event"}])):
+        cached.write_text(broken, encoding="utf-8")
+        assert draw(profile, "document.signed") == drawn
+        assert json.loads(cached.read_text(encoding="utf-8")) == list(drawn)

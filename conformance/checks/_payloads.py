@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import pathlib
@@ -78,6 +79,54 @@ def is_valid(profile: Profile, event: str, payload: object) -> bool:
     return bool(_validator(profile, event).is_valid(payload))
 
 
+#: Bump when the drawing itself changes (its filter or settings), so cached examples of the
+#: old drawing are not reused.
+_DRAW_VERSION = 1
+
+
+def _cache_home() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+
+
+def _examples_file(schema: object) -> pathlib.Path:
+    """Where the examples drawn from ``schema`` are kept: named by a digest of the schema and
+    of everything else the drawing depends on, so a changed schema or library draws anew."""
+    from importlib.metadata import version
+
+    key = json.dumps(
+        [
+            schema,
+            EXAMPLES_PER_EVENT,
+            version("hypothesis"),
+            version("hypothesis-jsonschema"),
+            _DRAW_VERSION,
+        ],
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return _cache_home() / "webhook-conformance" / "examples" / f"{digest}.json"
+
+
+def _read_examples(path: pathlib.Path) -> tuple[Any, ...] | None:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return tuple(found) if isinstance(found, list) and found else None
+
+
+def _write_examples(path: pathlib.Path, found: tuple[Any, ...]) -> None:
+    """Write atomically (another process may read at the same time); a cache that cannot be
+    written only costs the next run the drawing."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
 @contextlib.contextmanager
 def _hypothesis_storage() -> Iterator[None]:
     """Hypothesis's storage directory, for as long as the block runs, moved out of the
@@ -91,7 +140,7 @@ def _hypothesis_storage() -> Iterator[None]:
 
     home = configuration.storage_directory(intent_to_write=False)
     previous: Any = getattr(home, "path", home)  # a StorageDirectory; a Path in older versions
-    cache_home = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    cache_home = _cache_home()
     with contextlib.ExitStack() as stack:
         storage = cache_home / "webhook-conformance" / "hypothesis"
         try:
@@ -106,7 +155,18 @@ def _hypothesis_storage() -> Iterator[None]:
 @cache
 def examples(profile: Profile, event: str) -> tuple[Any, ...]:
     """``EXAMPLES_PER_EVENT`` valid payloads of one event, minimal first, always the same
-    (drawn with hypothesis's storage out of the current directory: ``_hypothesis_storage``)."""
+    (drawn with hypothesis's storage out of the current directory: ``_hypothesis_storage``).
+
+    The drawing is deterministic, and slow for large schemas (GitHub's ``push`` takes
+    seconds), so its result is kept in the user's cache directory, keyed by the schema: one
+    drawing per machine, not per run or per process. A cached example that no longer
+    validates (a changed format checker) is drawn again."""
+    validator = _validator(profile, event)
+    schema = resolved_schema(profile, payload_schema(profile, event))
+    path = _examples_file(schema)
+    cached = _read_examples(path)
+    if cached is not None and all(validator.is_valid(v) and _encodable(v) for v in cached):
+        return cached
     # Imported here: hypothesis warns about work done while pytest loads plugins, and the
     # plugin imports this module in every pytest run.
     found: list[Any] = []
@@ -114,8 +174,6 @@ def examples(profile: Profile, event: str) -> tuple[Any, ...]:
         from hypothesis import HealthCheck, Phase, given, settings
         from hypothesis_jsonschema import from_schema
 
-        validator = _validator(profile, event)
-        schema = resolved_schema(profile, payload_schema(profile, event))
         strategy = from_schema(schema).filter(lambda v: validator.is_valid(v) and _encodable(v))
 
         @settings(
@@ -133,6 +191,7 @@ def examples(profile: Profile, event: str) -> tuple[Any, ...]:
                 found.append(value)
 
         collect()
+    _write_examples(path, tuple(found))
     return tuple(found)
 
 
