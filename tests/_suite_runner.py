@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conformance import Profile
 
 VIOLATED = frozenset({"failed", "not-strict"})
 
@@ -49,3 +52,12 @@ def describe(results: dict[str, dict[str, Any]], keys: set[str]) -> str:
         f"  {key}: {results[key]['outcome']}: {results[key].get('message', '')[:600]}"
         for key in sorted(keys)
     )
+
+
+def fixed_secret(profile: Profile, text: str) -> str:
+    """The ``whsec_`` secret for ``text`` in the form the profile's key derivation takes:
+    the text itself where the whole secret is the key, its base64 where the key is decoded."""
+    key = profile.signature.primary.key
+    if key.encoding == "base64":
+        return key.strip_prefix + base64.b64encode(text.encode()).decode()
+    return "whsec_" + text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import itertools
 import json
@@ -23,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _suite_runner import fixed_secret
 
 from conformance import Profile, delivery_headers, list_profiles, load_profile, sign
 from conformance._signing import generate_secret, parse_items, render_items
@@ -88,10 +88,7 @@ def make_payload(
 
 
 def secret_of(profile: Profile) -> str:
-    """A ``whsec_`` secret in the form the profile's key derivation takes."""
-    if profile.signature.primary.key.encoding == "base64":
-        return "whsec_" + base64.b64encode(b"reference-tests").decode()
-    return "whsec_reference-tests"
+    return fixed_secret(profile, "reference-tests")
 
 
 def _header_id(profile: Profile, body: bytes) -> str | None:

@@ -4,7 +4,6 @@ except the one verified by inspection."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import httpcore  # noqa: F401
 import hypothesis.internal.observability  # noqa: F401
 import hypothesis_jsonschema  # noqa: F401
 import pytest
+from _suite_runner import fixed_secret
 
 from conformance import Profile, list_profiles, load_profile
 from reference import create_app, serve_in_thread
@@ -30,10 +30,7 @@ PROFILES = [pytest.param(name, id=name) for name in list_profiles()] + [
 
 
 def _secret(profile: Profile) -> str:
-    key = profile.signature.primary.key
-    if key.encoding == "base64":
-        return key.strip_prefix + base64.b64encode(b"reference-suite-secret!!").decode()
-    return "whsec_reference-suite"
+    return fixed_secret(profile, "reference-suite-secret!!")
 
 
 @pytest.mark.parametrize("name", PROFILES)

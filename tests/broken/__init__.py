@@ -13,10 +13,10 @@ are expected as ``failed``, SHOULD and MAY ones as ``not-strict``.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 
+from _suite_runner import fixed_secret
 from starlette.types import ASGIApp
 
 from conformance import Profile
@@ -41,9 +41,7 @@ __all__ = [
 def secret_for(profile: Profile) -> str:
     """A ``whsec_`` secret in the form the profile's key derivation takes: the prefix is what
     ``strips-secret-prefix`` mishandles where the whole text is the key."""
-    if profile.signature.primary.key.encoding == "base64":
-        return "whsec_" + base64.b64encode(b"broken-corpus-secret").decode()
-    return "whsec_broken-corpus-secret"
+    return fixed_secret(profile, "broken-corpus-secret")
 
 
 #: Every check that expects a correctly signed delivery to be acknowledged.
