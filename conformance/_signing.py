@@ -66,6 +66,7 @@ __all__ = [
     "scheme_for",
     "sign",
     "signature_items",
+    "split_header",
     "verify",
     "verifying_keys",
 ]
@@ -304,6 +305,17 @@ def parse_items(signature: SignatureScheme, value: str) -> list[Item]:
     return found
 
 
+def split_header(signature: SignatureScheme, value: str) -> tuple[str | None, list[Item]]:
+    """The signature header's timestamp item's text (``None`` where the timestamp is not an
+    item, or the item is absent) and its other items, in order."""
+    spec = signature.timestamp
+    stamp = spec.item if spec is not None else None
+    items = parse_items(signature, value)
+    texts = [text for label, text in items if stamp is not None and label == stamp]
+    rest = [(label, text) for label, text in items if stamp is None or label != stamp]
+    return (texts[0] if texts else None), rest
+
+
 def _signed_content(sig: SignatureScheme, body: bytes, values: Mapping[str, str]) -> bytes:
     out = bytearray()
     for index, part in enumerate(sig.content_parts):
@@ -482,15 +494,12 @@ def delivery_headers(
 def _candidates(sig: SignatureScheme, value: str) -> list[tuple[Scheme, str, bytes]]:
     """The items under the profile's labels, decoded; items under other labels are
     ignored (Stripe's ``v0``)."""
-    items = parse_items(sig, value)
-    if not items:
+    if not parse_items(sig, value):
         raise MalformedSignature(sig.header, "the header is empty")
-    stamp = sig.timestamp.item if sig.timestamp is not None else None
+    _, items = split_header(sig, value)
     decoded: list[tuple[Scheme, str, bytes]] = []
     problems: list[str] = []
     for label, text in items:
-        if label is not None and label == stamp:
-            continue
         scheme = sig.scheme(label)
         shown = text if label is None else f"{label}{sig.label_separator}{text}"
         if scheme is None:

@@ -23,9 +23,9 @@ from conformance._signing import (
     delivery_headers,
     format_timestamp,
     generate_secret,
-    parse_items,
     render_items,
     scheme_for,
+    split_header,
 )
 from conformance.checks._payloads import compact, fresh_example
 from conformance.checks._registry import CheckFailure
@@ -124,8 +124,9 @@ class Target:
         assert spec is not None, "only timestamped profiles have a timestamp"
         if spec.header is not None:
             return headers[spec.header]
-        items = parse_items(self.profile.signature, headers[self.profile.signature.header])
-        return next(text for label, text in items if label == spec.item)
+        stamp, _ = split_header(self.profile.signature, headers[self.profile.signature.header])
+        assert stamp is not None, "the signature header has no timestamp item"
+        return stamp
 
     def with_timestamp(self, headers: Mapping[str, str], moment: float | None) -> dict[str, str]:
         """The headers with the timestamp replaced by ``moment`` (``None``: removed), the
@@ -145,10 +146,7 @@ class Target:
 
     def signatures(self, headers: Mapping[str, str]) -> list[tuple[str | None, str]]:
         """The signature header's items, the timestamp item left out."""
-        sig = self.profile.signature
-        stamp = sig.timestamp.item if sig.timestamp is not None else None
-        items = parse_items(sig, headers[sig.header])
-        return [(label, text) for label, text in items if stamp is None or label != stamp]
+        return split_header(self.profile.signature, headers[self.profile.signature.header])[1]
 
     def with_signatures(
         self, headers: Mapping[str, str], items: list[tuple[str | None, str]]

@@ -23,7 +23,7 @@ from conformance import (
     sign,
     verify,
 )
-from conformance._signing import parse_items, parse_timestamp, render_items
+from conformance._signing import parse_timestamp, render_items, split_header
 from conformance.checks._payloads import examples, parts
 
 from ._base import CorrectReceiver
@@ -61,8 +61,7 @@ def _timestamp(profile: Profile, lowered: Mapping[str, str]) -> str | None:
     if spec.header is not None:
         text = lowered.get(spec.header.lower())
     else:
-        items = parse_items(profile.signature, lowered.get(profile.signature.header.lower(), ""))
-        text = next((value for label, value in items if label == spec.item), None)
+        text, _ = split_header(profile.signature, lowered.get(profile.signature.header.lower(), ""))
     if text is None:
         raise MissingHeader(spec.where)
     return text
@@ -70,9 +69,7 @@ def _timestamp(profile: Profile, lowered: Mapping[str, str]) -> str | None:
 
 def _signatures(profile: Profile, lowered: Mapping[str, str]) -> list[tuple[str | None, str]]:
     sig = profile.signature
-    stamp = sig.timestamp.item if sig.timestamp else None
-    items = parse_items(sig, lowered.get(sig.header.lower(), ""))
-    return [(label, value) for label, value in items if stamp is None or label != stamp]
+    return split_header(sig, lowered.get(sig.header.lower(), ""))[1]
 
 
 def _resigned(
