@@ -1,4 +1,5 @@
-"""``webhook-conformance serve receiver``: run the reference receiver under uvicorn.
+"""``webhook-conformance serve receiver`` and ``serve sender``: run the reference receiver or
+the reference sender under uvicorn.
 
 The CLI in ``conformance`` finds this through the ``webhook_conformance.commands`` entry-point
 group, so the contract library never imports the reference.
@@ -18,10 +19,11 @@ __all__ = ["register_serve"]
 
 SECRET_ENV = "WEBHOOK_SECRET"
 DEFAULT_DB = "./webhook-receiver.sqlite3"
+DEFAULT_SENDER_DB = "./webhook-sender.sqlite3"
 
 
 def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``serve receiver`` to the CLI's subcommands."""
+    """Add ``serve receiver`` and ``serve sender`` to the CLI's subcommands."""
     serve = subparsers.add_parser("serve", help="run a reference implementation")
     targets = serve.add_subparsers(dest="serve_target", metavar="TARGET", required=True)
     receiver = targets.add_parser(
@@ -51,6 +53,39 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="timestamp tolerance (default: the profile's)",
     )
     receiver.set_defaults(func=_serve_receiver)
+    _register_sender(targets)
+
+
+def _register_sender(targets: argparse._SubParsersAction[Any]) -> None:
+    sender = targets.add_parser(
+        "sender",
+        help="the reference webhook sender",
+        description=(
+            "Send one profile's webhooks: POST /conformance/trigger with "
+            '{"webhook_url", "secret", "event_type", "data", "time_scale"} queues an event in '
+            "a durable SQLite outbox and delivers it as the profile's delivery policy says; "
+            "GET /conformance/deliveries/EVENT_ID shows its attempts."
+        ),
+    )
+    sender.add_argument("--profile", required=True, help="profile name or path to a .yaml")
+    sender.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    sender.add_argument(
+        "--port", type=int, default=8001, help="port to bind (default: %(default)s)"
+    )
+    sender.add_argument(
+        "--db", default=DEFAULT_SENDER_DB, help="SQLite outbox file (default: %(default)s)"
+    )
+    sender.add_argument(
+        "--allow-private-targets",
+        action="store_true",
+        help=(
+            "lift the SSRF guard: also deliver over plain http:// and to loopback, private, "
+            "link-local and other reserved addresses (for local testing)"
+        ),
+    )
+    sender.set_defaults(func=_serve_sender)
 
 
 def _serve_receiver(args: argparse.Namespace) -> int:
@@ -73,6 +108,29 @@ def _serve_receiver(args: argparse.Namespace) -> int:
         store = app.state.endpoint.store
         store.open()
         store.close()
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: --db {args.db!r} cannot be used: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, ws="none")
+    return 0
+
+
+def _serve_sender(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reference.sender import create_sender_app
+
+    try:
+        app = create_sender_app(
+            args.profile, db_path=args.db, allow_private_targets=args.allow_private_targets
+        )
+    except (ConformanceError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:  # open the outbox once here, so a bad --db is one line, not a startup traceback
+        outbox = app.state.sender.outbox
+        outbox.open()
+        outbox.close()
     except (OSError, sqlite3.Error) as exc:
         print(f"error: --db {args.db!r} cannot be used: {exc}", file=sys.stderr)
         return 2
