@@ -4,6 +4,7 @@ the terminal summary and the JSON report."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,3 +126,31 @@ def test_no_diagnosis_when_the_delivery_is_acknowledged(pytester: pytest.Pyteste
     assert result.ret == pytest.ExitCode.OK
     result.stdout.no_fnmatch_line("*DIAGNOSIS*")
     assert report["diagnosis"] is None
+
+
+def _silent() -> object:
+    """An app that takes the request and never answers."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await asyncio.sleep(30)
+
+    return app
+
+
+def test_a_target_that_never_answers_is_said_to_accept_but_not_answer(
+    pytester: pytest.Pytester,
+) -> None:
+    """Accepted but unanswered: the diagnosis says so and names the timeout (a port nobody
+    listens on stops the run before, as a usage error naming the address)."""
+    with _served(_silent()) as url:
+        result, report = _run(
+            pytester, url, "--secret", SECRET, "-k", "idempotent", "--conformance-timeout", "0.5"
+        )
+    result.stdout.fnmatch_lines(
+        ["DIAGNOSIS: the receiver accepted the connection but sent no answer (*)"]
+    )
+    assert "per-attempt timeout" in report["diagnosis"]["advice"]

@@ -75,6 +75,12 @@ def _diagnose(
     """The headline and the advice for an answer that is not 2xx."""
     got = exchange.describe()
     status = exchange.status
+    if status is None and exchange.error == "timeout":
+        return (
+            f"the receiver accepted the connection but sent no answer ({got})",
+            "check that it answers at all, and within the profile's per-attempt timeout: a "
+            "sender gives up then and retries (--conformance-timeout sets the suite's wait).",
+        )
     if status is None:
         return (
             f"a correctly signed, valid delivery got {got}",
