@@ -11,9 +11,13 @@ import argparse
 import os
 import sqlite3
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from conformance import ConformanceError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 __all__ = ["register_serve"]
 
@@ -89,48 +93,49 @@ def _register_sender(targets: argparse._SubParsersAction[Any]) -> None:
 
 
 def _serve_receiver(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from reference.receiver import create_app
 
     secret = args.secret or os.environ.get(SECRET_ENV, "")
     if not secret:
         print(f"error: give --secret or set {SECRET_ENV}", file=sys.stderr)
         return 2
-    try:
-        app = create_app(
+    return _run(
+        args,
+        lambda: create_app(
             args.profile, secret, db_path=args.db, tolerance=args.tolerance, path=args.path
-        )
-    except (ConformanceError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:  # open the store once here, so a bad --db is one line, not a startup traceback
-        store = app.state.endpoint.store
-        store.open()
-        store.close()
-    except (OSError, sqlite3.Error) as exc:
-        print(f"error: --db {args.db!r} cannot be used: {exc}", file=sys.stderr)
-        return 2
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, ws="none")
-    return 0
+        ),
+        lambda app: app.state.endpoint.store,
+    )
 
 
 def _serve_sender(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from reference.sender import create_sender_app
 
-    try:
-        app = create_sender_app(
+    return _run(
+        args,
+        lambda: create_sender_app(
             args.profile, db_path=args.db, allow_private_targets=args.allow_private_targets
-        )
+        ),
+        lambda app: app.state.sender.outbox,
+    )
+
+
+def _run(
+    args: argparse.Namespace, make: Callable[[], Starlette], storage: Callable[[Starlette], Any]
+) -> int:
+    """Build the app, open its SQLite file once (so a bad --db is one line, not a start-up
+    traceback), then serve it under uvicorn."""
+    import uvicorn
+
+    try:
+        app = make()
     except (ConformanceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:  # open the outbox once here, so a bad --db is one line, not a startup traceback
-        outbox = app.state.sender.outbox
-        outbox.open()
-        outbox.close()
+    try:
+        store = storage(app)
+        store.open()
+        store.close()
     except (OSError, sqlite3.Error) as exc:
         print(f"error: --db {args.db!r} cannot be used: {exc}", file=sys.stderr)
         return 2
