@@ -194,6 +194,10 @@ class SignatureScheme:
 
 @dataclass(frozen=True, kw_only=True)
 class DeliveryPolicy:
+    """How a sender delivers: the request, what counts as success, what is retried, and
+    when. ``schedule_seconds`` has one entry per attempt (the first is 0); ``schedule_from``
+    says what entry n counts from (see ``due``)."""
+
     method: str
     timeout_seconds: float
     success_classes: frozenset[str]
@@ -206,12 +210,39 @@ class DeliveryPolicy:
     after_last_attempt: str
     auto_disable_after_hours: float | None
     follow_redirects: bool
+    schedule_from: Literal["previous-attempt", "first-attempt"] = "previous-attempt"
+    #: Answers that end the delivery and disable the endpoint (Standard Webhooks' 410).
+    disable_on_status: frozenset[int] = frozenset()
+    #: Whether a failed attempt's Retry-After delays the next one at least that long.
+    honours_retry_after: bool = False
 
     def is_success(self, status: int) -> bool:
         return f"{status // 100}xx" in self.success_classes
 
     def retries_status(self, status: int) -> bool:
         return f"{status // 100}xx" in self.retry_classes
+
+    def due(
+        self, number: int, *, first_started: float, previous_ended: float, scale: float = 1.0
+    ) -> float:
+        """When attempt ``number + 1`` is due, once ``number`` attempts (at least 1, fewer
+        than ``max_attempts``) were made, on the clock of the two times given.
+
+        ``previous-attempt``: ``schedule_seconds[number] * scale`` after attempt ``number``
+        ended (``previous_ended``: its answer, its timeout or its connection error).
+        ``first-attempt``: that long after attempt 1 started (``first_started``), but never
+        before ``previous_ended``: attempts do not overlap, so one whose offset passed while
+        the attempt before it was still waiting is due as soon as that one ends.
+        """
+        if not 1 <= number < len(self.schedule_seconds):
+            raise ValueError(
+                f"no attempt is due after attempt {number}: the schedule has "
+                f"{len(self.schedule_seconds)} attempts, numbered from 1"
+            )
+        wait = self.schedule_seconds[number] * scale
+        if self.schedule_from == "first-attempt":
+            return max(first_started + wait, previous_ended)
+        return previous_ended + wait
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -439,22 +470,7 @@ def _schema_roots(path: Path) -> tuple[Path, ...]:
 def _build(raw: Mapping[str, Any], path: Path) -> Profile:
     name = raw["name"]
     signature = _signature(raw["signature"])
-    d = raw["delivery"]
-    disable = d["auto_disable"]
-    delivery = DeliveryPolicy(
-        method=d["method"],
-        timeout_seconds=float(d["timeout_seconds"]),
-        success_classes=frozenset(d["success"]["status_classes"]),
-        retry_classes=frozenset(d["retry_on"]["status_classes"]),
-        retry_on_timeout=d["retry_on"]["timeout"],
-        retry_on_connection_error=d["retry_on"]["connection_error"],
-        retry_on_tls_error=d["retry_on"].get("tls_error", False),
-        schedule_seconds=tuple(float(s) for s in d["schedule_seconds"]),
-        max_attempts=d["max_attempts"],
-        after_last_attempt=d["after_last_attempt"],
-        auto_disable_after_hours=disable["after_hours_failing"] if disable else None,
-        follow_redirects=d["follow_redirects"],
-    )
+    delivery = _delivery(raw["delivery"], path)
     m = raw["management"]
     management = None
     if m is not None:
@@ -495,6 +511,35 @@ def _build(raw: Mapping[str, Any], path: Path) -> Profile:
         name, profile.features, raw["requirements"], raw.get("levels", ())
     )
     return Profile(**{**_fields(profile), "requirements": requirements})
+
+
+def _delivery(d: Mapping[str, Any], path: Path) -> DeliveryPolicy:
+    disable = d["auto_disable"]
+    schedule = tuple(float(s) for s in d["schedule_seconds"])
+    schedule_from = d.get("schedule_from", "previous-attempt")
+    if schedule_from == "first-attempt" and list(schedule) != sorted(schedule):
+        raise ProfileError(
+            f"profile {path} is inconsistent: delivery.schedule_seconds "
+            f"{list(d['schedule_seconds'])} decreases, but under schedule_from first-attempt "
+            "its entries are offsets from the first attempt"
+        )
+    return DeliveryPolicy(
+        method=d["method"],
+        timeout_seconds=float(d["timeout_seconds"]),
+        success_classes=frozenset(d["success"]["status_classes"]),
+        retry_classes=frozenset(d["retry_on"]["status_classes"]),
+        retry_on_timeout=d["retry_on"]["timeout"],
+        retry_on_connection_error=d["retry_on"]["connection_error"],
+        retry_on_tls_error=d["retry_on"].get("tls_error", False),
+        schedule_seconds=schedule,
+        schedule_from=schedule_from,
+        max_attempts=d["max_attempts"],
+        after_last_attempt=d["after_last_attempt"],
+        auto_disable_after_hours=disable["after_hours_failing"] if disable else None,
+        follow_redirects=d["follow_redirects"],
+        disable_on_status=frozenset(d.get("disable_on_status", ())),
+        honours_retry_after=d.get("honours_retry_after", False),
+    )
 
 
 def _pointer_or_none(value: object) -> Any:

@@ -15,33 +15,26 @@ Tables:
 * ``endpoints``: per target URL, since when every attempt has failed, and whether (and why)
   the endpoint was disabled.
 
-Work is committed in groups without waiting for company: the jobs queued during one
+Writes are ``reference._sqlite.BatchedWriter``'s group commits: the jobs queued during one
 event-loop iteration run in one transaction (each under its own savepoint, so one failing job
 does not undo the others) and commit once, so under load many triggers and attempt records
 share a commit. Each caller resumes only after the commit of its own job: a trigger is
-answered only once its event is durable. Where the jobs run depends on the durability asked
-for, as in the receiver's store:
-
-* ``synchronous=NORMAL`` (the default): on the event loop itself, on the very next
-  iteration. A WAL commit is in the file when ``COMMIT`` returns, so it survives the process
-  being killed; only a power loss can drop the last commits.
-* ``synchronous=FULL``: on a writer thread (the commit waits on fsync and must not stall the
-  loop), which takes every job already queued; this also survives power loss.
+answered only once its event is durable, and an attempt's request goes out only once its row
+is. Under ``synchronous=NORMAL`` (the default) the jobs run on the event loop itself, on the
+very next iteration, and survive the process being killed; under ``synchronous=FULL`` on the
+writer thread (the commit waits on fsync), which also survives power loss.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, TypeVar
+
+from reference._sqlite import ProfileFile, Schema
 
 __all__ = [
     "AttemptRecord",
@@ -59,10 +52,8 @@ __all__ = [
 T = TypeVar("T")
 State = Literal["pending", "delivered", "failed"]
 Outcome = Literal["delivered", "retry", "failed"]
-Synchronous = Literal["NORMAL", "FULL"]
 
 SCHEMA_VERSION = 1
-_MAX_BATCH = 512
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY,
@@ -177,6 +168,8 @@ class AttemptResult:
     error: str | None = None
     response_ms: float | None = None
     excerpt: bytes = b""
+    #: The seconds a Retry-After header asked for (not stored: it only moves the next try).
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,13 +200,15 @@ class EndpointState:
 @dataclass(frozen=True, kw_only=True)
 class Begun:
     """An attempt whose start is committed: the event, the attempt's row and number, the
-    headers it sends and the moment they were signed."""
+    headers it sends and the moment they were signed, and when the event's first attempt
+    started (this one's start, for attempt 1)."""
 
     event: OutboxEvent
     attempt_id: int
     number: int
     headers: Mapping[str, str]
     started_at: float
+    first_started_at: float
 
 
 #: Signs one attempt: ``(event, now) -> headers``. Runs on the writer thread.
@@ -258,43 +253,7 @@ def _row_to_attempt(row: tuple[Any, ...]) -> AttemptRecord:
     )
 
 
-def _connect(
-    path: Path, synchronous: Synchronous, *, same_thread: bool = True
-) -> sqlite3.Connection:
-    """A connection in WAL mode with the schema in place. ``same_thread=False`` only lets
-    ``open()`` and ``close()`` run on another thread than the loop that uses it."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=same_thread, timeout=10.0)
-    try:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"{path}: cannot switch to WAL (journal_mode={mode})")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"{path} has outbox schema version {version}; this sender knows {SCHEMA_VERSION}"
-            )
-        conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-@dataclass(slots=True)
-class _Job:
-    work: Callable[[sqlite3.Connection], object]
-    future: asyncio.Future[Any] | Future[Any] | None
-    loop: asyncio.AbstractEventLoop | None
-    result: object = None
-    error: BaseException | None = None
-
-
-_STOP = object()
-
-
-class Outbox:
+class Outbox(ProfileFile):
     """Durable storage of one profile's outgoing events (see the module docstring).
 
     ``open()`` opens the file and creates the schema; the async methods are for one event
@@ -302,157 +261,19 @@ class Outbox:
     outbox) runs the work already queued and closes the file.
     """
 
-    def __init__(
-        self, path: str | Path, *, profile: str, synchronous: Synchronous = "NORMAL"
-    ) -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
-        self.path = Path(path)
-        self.profile = profile
-        self.synchronous: Synchronous = synchronous
-        self._lock = threading.Lock()
-        # NORMAL: one connection, used on the event loop; FULL: the writer thread's own.
-        self._inline: sqlite3.Connection | None = None
-        self._waiting: list[_Job] = []
-        self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    def __repr__(self) -> str:
-        return f"Outbox({str(self.path)!r}, profile={self.profile!r})"
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    @property
-    def is_open(self) -> bool:
-        if self._inline is not None:
-            return True
-        return self._thread is not None and self._thread.is_alive()
-
-    def open(self) -> None:
-        """Open the file (and, for FULL, start the writer thread); raise here, not later,
-        if the file cannot be used."""
-        with self._lock:
-            if self.is_open:
-                return
-            if self.synchronous == "NORMAL":
-                self._inline = _connect(self.path, self.synchronous, same_thread=False)
-                return
-            ready: Future[None] = Future()
-            thread = threading.Thread(
-                target=self._run, args=(ready,), name=f"outbox:{self.path.name}", daemon=True
-            )
-            thread.start()
-            ready.result()
-            self._thread = thread
-
-    async def aclose(self) -> None:
-        """Run the work already queued, then close; from the loop that uses the outbox."""
-        if self._inline is not None and self._waiting:
-            await self._submit(lambda conn: None)  # the flush that runs the queued jobs
-        self.close()
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Close the file (for FULL, after the writer thread ran the jobs already queued).
-        Inline (NORMAL) jobs not yet run fail with ``OutboxClosed``: use ``aclose()``."""
-        with self._lock:
-            inline, self._inline = self._inline, None
-            thread, self._thread = self._thread, None
-        if inline is not None:
-            waiting, self._waiting = self._waiting, []
-            for job in waiting:
-                job.error = OutboxClosed(f"{self!r} closed before this job ran")
-            _settle_all(waiting)
-            inline.close()
-        if thread is not None:
-            self._jobs.put(_STOP)
-            thread.join(timeout)
-
-    def __enter__(self) -> Outbox:
-        self.open()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    SCHEMA = Schema(script=_SCHEMA, version=SCHEMA_VERSION, name="outbox schema", reader="sender")
+    CLOSED = OutboxClosed
+    MAX_BATCH = 512
 
     # -- running jobs ---------------------------------------------------------------------
 
-    def _enqueue(self, job: _Job, loop: asyncio.AbstractEventLoop | None) -> None:
-        if self._inline is not None:
-            if loop is None:
-                loop = asyncio.get_running_loop()
-            if not self._waiting:
-                loop.call_soon(self._flush)
-            self._waiting.append(job)
-        elif self._thread is not None:
-            self._jobs.put(job)
-        else:
-            raise OutboxClosed(f"{self!r} is not open")
-
-    def _flush(self) -> None:
-        """NORMAL: run the jobs of one event-loop iteration in one transaction, right here
-        on the loop (a WAL commit without fsync costs tens of microseconds, less than a
-        round trip to a thread)."""
-        batch, self._waiting = self._waiting, []
-        if self._inline is None:
-            for job in batch:
-                job.error = OutboxClosed(f"{self!r} closed before this job ran")
-        else:
-            _transact(self._inline, batch)
-        for job in batch:
-            _settle(job)
-
-    def _run(self, ready: Future[None]) -> None:
-        """FULL: the writer thread, whose commits wait on fsync off the loop."""
-        try:
-            conn = _connect(self.path, self.synchronous)
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        ready.set_result(None)
-        try:
-            stopping = False
-            while not stopping:
-                first = self._jobs.get()
-                if first is _STOP:
-                    break
-                batch: list[_Job] = [first]  # type: ignore[list-item]
-                while len(batch) < _MAX_BATCH:
-                    try:
-                        more = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is _STOP:
-                        stopping = True
-                        break
-                    batch.append(more)  # type: ignore[arg-type]
-                _transact(conn, batch)
-                _settle_all(batch)
-        finally:
-            conn.close()
-            self._fail_leftovers()
-
-    def _fail_leftovers(self) -> None:
-        leftovers: list[_Job] = []
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(job, _Job):
-                job.error = OutboxClosed(f"{self!r} closed before this job ran")
-                leftovers.append(job)
-        _settle_all(leftovers)
-
     async def _submit(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._enqueue(_Job(work, future, loop), loop)
-        return await future
+        return await self._writer.submit(work, inline=True)
 
     def _submit_nowait(self, work: Callable[[sqlite3.Connection], object]) -> None:
         """Queue work nobody waits for (it still runs before ``aclose()`` returns)."""
         with contextlib.suppress(OutboxClosed, RuntimeError):
-            self._enqueue(_Job(work, None, None), None)
+            self._writer.submit_nowait(work, inline=True)
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -552,6 +373,7 @@ class Outbox:
                 )
                 return None
             number = event.attempts + 1
+            first = now if number == 1 else _first_started(conn, event.seq, now)
             cursor = conn.execute(
                 "INSERT INTO attempts (event_seq, number, started_at, headers) VALUES (?, ?, ?, ?)",
                 (event.seq, number, now, json.dumps(headers)),
@@ -563,6 +385,7 @@ class Outbox:
                 number=number,
                 headers=headers,
                 started_at=now,
+                first_started_at=first,
             )
 
         return await self._submit(work)
@@ -577,11 +400,13 @@ class Outbox:
         next_at: float | None,
         error: str | None,
         disable_after_seconds: float | None,
+        disable_now: str | None = None,
     ) -> tuple[State, float | None]:
         """Complete an attempt and its event's state in one transaction, and keep the
         endpoint's failure streak. An endpoint failing for ``disable_after_seconds`` or longer
-        is disabled: this event and its other pending events fail. Returns the event's state
-        and, while pending, when its next attempt is due."""
+        is disabled, and so is one whose answer asks for it (``disable_now``, the reason:
+        Standard Webhooks' 410): this event and its other pending events fail. Returns the
+        event's state and, while pending, when its next attempt is due."""
         event = begun.event
 
         def work(conn: sqlite3.Connection) -> tuple[State, float | None]:
@@ -606,9 +431,16 @@ class Outbox:
                     "SELECT failing_since FROM endpoints WHERE profile = ? AND url = ?",
                     (self.profile, event.url),
                 ).fetchone()[0]
-                if disable_after_seconds is not None and ended_at - since >= disable_after_seconds:
-                    hours = disable_after_seconds / 3600
-                    reason = f"every attempt failed for {hours:g} h (since {since:.3f})"
+                expired = (
+                    disable_after_seconds is not None and ended_at - since >= disable_after_seconds
+                )
+                if disable_now is not None or expired:
+                    if disable_now is not None:
+                        reason = disable_now
+                    else:
+                        assert disable_after_seconds is not None
+                        hours = disable_after_seconds / 3600
+                        reason = f"every attempt failed for {hours:g} h (since {since:.3f})"
                     conn.execute(
                         "UPDATE endpoints SET disabled_at = ?, disabled_reason = ? "
                         "WHERE profile = ? AND url = ?",
@@ -700,6 +532,18 @@ class Outbox:
         return await self._submit(lambda conn: _endpoint(conn, self.profile, url))
 
 
+def _first_started(conn: sqlite3.Connection, seq: int, default: float) -> float:
+    """When the event's first attempt started, from the attempt log (so it survives a
+    restart): the attempt 1 that completed, not one a stop interrupted and that was made
+    again."""
+    row = conn.execute(
+        "SELECT started_at FROM attempts WHERE event_seq = ? AND number = 1 "
+        "AND outcome IS NOT NULL AND outcome != 'interrupted' ORDER BY id DESC LIMIT 1",
+        (seq,),
+    ).fetchone()
+    return default if row is None else float(row[0])
+
+
 def _endpoint(conn: sqlite3.Connection, profile: str, url: str) -> EndpointState | None:
     row = conn.execute(
         "SELECT url, failing_since, last_success_at, disabled_at, disabled_reason "
@@ -715,53 +559,3 @@ def _endpoint(conn: sqlite3.Connection, profile: str, url: str) -> EndpointState
         disabled_at=row[3],
         disabled_reason=row[4],
     )
-
-
-def _transact(conn: sqlite3.Connection, batch: list[_Job]) -> None:
-    """Run the jobs in one transaction, each under its own savepoint: a job that fails
-    leaves no partial writes and does not undo the others."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        for job in batch:
-            conn.execute("SAVEPOINT job")
-            try:
-                job.result = job.work(conn)
-            except Exception as exc:  # one job's failure is that job's answer
-                job.error = exc
-                conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
-        conn.execute("COMMIT")
-    except Exception as exc:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        for job in batch:
-            job.error = job.error or exc
-
-
-def _settle_all(jobs: list[_Job]) -> None:
-    """Hand each job's outcome to its future: one wake-up per event loop, not one per job."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-    for job in jobs:
-        if job.loop is None:
-            _settle(job)
-        else:
-            by_loop.setdefault(job.loop, []).append(job)
-    for loop, group in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-            loop.call_soon_threadsafe(_settle_group, group)
-
-
-def _settle_group(jobs: list[_Job]) -> None:
-    for job in jobs:
-        _settle(job)
-
-
-def _settle(job: _Job) -> None:
-    future = job.future
-    if future is None or future.done():  # fire-and-forget, or the awaiting task was cancelled
-        return
-    if job.error is not None:
-        future.set_exception(job.error)
-    else:
-        future.set_result(job.result)

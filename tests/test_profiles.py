@@ -158,10 +158,11 @@ def test_quotes_are_verbatim(name: str) -> None:
 
 
 def test_ztrace_policy() -> None:
-    """Ztrace: six attempts with doubling offsets, a signed timestamp in either format, 300 s."""
+    """Ztrace: six attempts with doubling delays, a signed timestamp in either format, 300 s."""
     profile = load_profile("ztrace")
     assert profile.delivery.max_attempts == 6
     assert profile.delivery.schedule_seconds == (0, 30, 60, 120, 240, 480)
+    assert profile.delivery.schedule_from == "previous-attempt"
     assert profile.delivery.auto_disable_after_hours == 24
     timestamp = profile.signature.timestamp
     assert timestamp is not None

@@ -4,7 +4,8 @@ A capture app (served with ``serve_in_thread``) is the receiving endpoint. Its p
 it answers: ``/c/<unique>/<plan>``, where the plan is a comma-separated list, one entry per
 request to that path (the last one repeats): a status code (``500``), ``302`` with a
 ``Location`` on the capture itself, ``h<ms>`` to hold the answer that long and then answer
-200, or ``big`` for a 200 with a 5,000-byte body. Every request is recorded with the times it
+200 (``h<ms>x<status>``: then answer that status), ``big`` for a 200 with a 5,000-byte
+body, or ``close`` for a 200 that closes the connection. Every request is recorded with the times it
 arrived and was answered.
 
 Schedules run scaled by a small ``time_scale`` so that each test lasts a second or two.
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import datetime
 import itertools
 import json
 import os
@@ -31,19 +34,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
+import yaml
 
 from conformance import (
     Profile,
+    ProfileError,
     list_profiles,
     load_profile,
     validate_payload,
     verify,
 )
-from conformance._profile import resolve_pointer
+from conformance._profile import DeliveryPolicy, resolve_pointer
 from conformance._signing import generate_secret, parse_timestamp, public_key_text
 from conformance.checks._payloads import examples
 from reference import serve_in_thread
@@ -62,6 +67,7 @@ TIMESTAMPED = [n for n in PROFILES if load_profile(n).signature.timestamp is not
 EVENTS = [(n, e) for n in PROFILES for e in load_profile(n).event_names]
 ROOT = Path(__file__).resolve().parents[1]
 _unique = itertools.count()
+ScheduleFrom = Literal["previous-attempt", "first-attempt"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -76,6 +82,7 @@ class Captured:
     body: bytes
     arrived: float
     answered: float = 0.0
+    peer: int = 0  # the client's port: one per connection
 
 
 class Capture:
@@ -114,6 +121,7 @@ class Capture:
             headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
             body=body,
             arrived=time.time(),
+            peer=scope["client"][1] if scope.get("client") else 0,
         )
         with self._lock:
             index = sum(1 for r in self.requests if r.path == record.path)
@@ -122,14 +130,25 @@ class Capture:
         step = plan[min(index, len(plan) - 1)]
         status, extra, answer = 200, [], b'{"ok":true}'
         if step.startswith("h"):
-            await asyncio.sleep(int(step[1:]) / 1000)
+            hold, _, then = step[1:].partition("x")
+            await asyncio.sleep(int(hold) / 1000)
+            if then:
+                status = int(then)
+                answer = json.dumps({"status": status}).encode()
+        elif step.startswith("ra"):  # "ra1x429": 429 with Retry-After: 1
+            wait, _, then = step[2:].partition("x")
+            status = int(then)
+            extra = [(b"retry-after", wait.encode())]
         elif step == "big":
             answer = b"x" * 5000
+        elif step == "close":
+            extra = [(b"connection", b"close")]
         elif step.isdigit():
             status = int(step)
             answer = json.dumps({"status": status}).encode()
         if status in (301, 302, 303, 307, 308):
             extra = [(b"location", f"/landing{record.path}".encode())]
+
         record.answered = time.time()
         await send(
             {
@@ -158,7 +177,7 @@ def _path(plan: str) -> str:
 
 @contextlib.contextmanager
 def sender(
-    profile: str, db: Path, *, allow_private_targets: bool = True, **kwargs: Any
+    profile: str | Profile, db: Path, *, allow_private_targets: bool = True, **kwargs: Any
 ) -> Iterator[httpx.Client]:
     app = create_sender_app(
         profile, db_path=db, allow_private_targets=allow_private_targets, **kwargs
@@ -440,18 +459,61 @@ def test_many_events_are_all_delivered(capture: tuple[Capture, str], tmp_path: P
 # Retries
 
 
-def _attempt_gaps(view: dict[str, Any]) -> list[float]:
+def _lateness(
+    policy: DeliveryPolicy,
+    scale: float,
+    starts: list[float],
+    ends: list[float],
+    first_started: float | None = None,
+) -> list[float]:
+    """How late each attempt after the first started, against when ``policy.due`` says it
+    was due given the attempts before it (as the attempt log or the capture saw them; the
+    first attempt's start is ``starts[0]`` unless given)."""
+    first = starts[0] if first_started is None else first_started
+    return [
+        starts[number]
+        - policy.due(number, first_started=first, previous_ended=ends[number - 1], scale=scale)
+        for number in range(1, len(starts))
+    ]
+
+
+def _assert_on_schedule(
+    policy: DeliveryPolicy,
+    scale: float,
+    view: dict[str, Any],
+    records: list[Captured],
+    *,
+    median: float = 0.01,
+) -> None:
+    """Never early; late by a few ms as a rule (the median). A single attempt may be late by
+    a pause of the test process (a full garbage collection of hypothesis's heap, in the
+    thread that runs the sender); the wire view adds both requests' travel. Offsets from the
+    first attempt count from its logged start in both views (its arrival also carries the
+    set-up of a connection, which later attempts reuse)."""
     attempts = view["attempts"]
-    return [b["started_at"] - a["ended_at"] for a, b in itertools.pairwise(attempts)]
+    starts = [a["started_at"] for a in attempts]
+    logged = _lateness(policy, scale, starts, [a["ended_at"] for a in attempts])
+    wire = _lateness(
+        policy,
+        scale,
+        [r.arrived for r in records],
+        [r.answered for r in records],
+        first_started=starts[0],
+    )
+    for late_log, late_wire in zip(logged, wire, strict=True):
+        assert -0.0005 <= late_log <= 0.25, logged
+        assert -0.002 <= late_wire <= 0.3, wire
+    if logged:
+        assert statistics.median(logged) < median, logged
 
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_retries_after_5xx_follow_the_scaled_schedule(
     name: str, capture: tuple[Capture, str], tmp_path: Path
 ) -> None:
-    """Against a 500: exactly the attempts the policy allows, each delay (from the end of
-    the previous attempt) the scaled schedule's, the same body and identity every time, and
-    nothing after the last one."""
+    """Against a 500: exactly the attempts the policy allows, each one due when the scaled
+    schedule says (counted as the profile's schedule_from says), the same body and identity
+    every time, and nothing after the last one."""
     app, base = capture
     profile = load_profile(name)
     policy = profile.delivery
@@ -481,17 +543,7 @@ def test_retries_after_5xx_follow_the_scaled_schedule(
         "failed"
     ]
     assert len(records) == expected_attempts
-    expected = [s * scale for s in policy.schedule_seconds[1:expected_attempts]]
-    logged = _attempt_gaps(view)
-    observed = [b.arrived - a.answered for a, b in itertools.pairwise(records)]
-    # Never early; late by a few ms as a rule (the median). A single gap may be late by a
-    # pause of the test process (a full garbage collection of hypothesis's heap, in the
-    # thread that runs the sender); the wire view adds both requests' travel.
-    for want, got_log, got_wire in zip(expected, logged, observed, strict=True):
-        assert want - 0.0005 <= got_log <= want + 0.25, (want, got_log)
-        assert want - 0.002 <= got_wire <= want + 0.3, (want, got_wire)
-    if expected:
-        assert statistics.median(g - w for g, w in zip(logged, expected, strict=True)) < 0.01
+    _assert_on_schedule(policy, scale, view, records)
     assert len({r.body for r in records}) == 1
     for header in _identity_headers(profile):
         assert len({_header(r, header) for r in records}) == 1, header
@@ -499,6 +551,112 @@ def test_retries_after_5xx_follow_the_scaled_schedule(
         _payload_checks(profile, record, secret, data)
     if expected_attempts > 1:
         assert "no attempt left" in view["last_error"]
+
+
+def _with_schedule(name: str, schedule: tuple[float, ...], schedule_from: ScheduleFrom) -> Profile:
+    """A bundled profile with another schedule (and as many attempts as it has entries)."""
+    profile = load_profile(name)
+    policy = dataclasses.replace(
+        profile.delivery,
+        schedule_seconds=schedule,
+        schedule_from=schedule_from,
+        max_attempts=len(schedule),
+    )
+    return dataclasses.replace(profile, delivery=policy)
+
+
+def _signed_document(profile: Profile, scale: float) -> dict[str, Any]:
+    """The trigger fields, but the URL, of a Zaits ``document.signed`` event."""
+    return {
+        "secret": _secret(profile),
+        "event_type": "document.signed",
+        "data": _data(profile, "document.signed"),
+        "time_scale": scale,
+    }
+
+
+#: Four attempts whose answers are held 80 ms: the two readings of one schedule differ by
+#: the holds (previous-attempt: 80 ms + wait between starts; first-attempt: the offsets).
+READINGS = {
+    "previous-attempt": (0.0, 2.0, 3.0, 4.0),
+    "first-attempt": (0.0, 2.0, 5.0, 9.0),
+}
+
+
+@pytest.mark.parametrize("schedule_from", list(READINGS))
+def test_a_scaled_schedule_holds_under_each_reading(
+    schedule_from: ScheduleFrom, capture: tuple[Capture, str], tmp_path: Path
+) -> None:
+    """previous-attempt counts each wait from the end of the attempt before (its held 500);
+    first-attempt counts each offset from the start of attempt 1. Each attempt starts within
+    a few tens of ms of when ``DeliveryPolicy.due`` says."""
+    app, base = capture
+    profile = _with_schedule("zaits", READINGS[schedule_from], schedule_from)
+    scale = 0.1
+    path = _path("h80x500")
+    with sender(profile, tmp_path / "o.sqlite3") as client:
+        event_id = triggered(client, webhook_url=base + path, **_signed_document(profile, scale))
+        view = finished(client, event_id)
+        records = app.at(path)
+    attempts = view["attempts"]
+    assert [a["status"] for a in attempts] == [500] * 4
+    starts = [a["started_at"] for a in attempts]
+    if schedule_from == "first-attempt":
+        offsets = [b - starts[0] for b in starts[1:]]
+        assert offsets == pytest.approx([0.2, 0.5, 0.9], abs=0.05)
+    else:
+        waits = [b["started_at"] - a["ended_at"] for a, b in itertools.pairwise(attempts)]
+        assert waits == pytest.approx([0.2, 0.3, 0.4], abs=0.05)
+        assert all(a["ended_at"] - a["started_at"] >= 0.08 for a in attempts)
+    late = _lateness(profile.delivery, scale, starts, [a["ended_at"] for a in attempts])
+    assert all(-0.0005 <= x <= 0.05 for x in late), late
+    _assert_on_schedule(profile.delivery, scale, view, records, median=0.02)
+
+
+@pytest.mark.parametrize(
+    ("schedule_from", "number", "previous_ended", "due"),
+    [
+        ("previous-attempt", 1, 100.5, 100.5 + 6.0),
+        ("previous-attempt", 3, 130.0, 130.0 + 72.0),
+        ("first-attempt", 1, 100.5, 100.0 + 6.0),
+        ("first-attempt", 3, 130.0, 100.0 + 72.0),
+        ("first-attempt", 2, 140.0, 140.0),  # its offset passed during attempt 2: at once
+    ],
+)
+def test_due_counts_from_what_schedule_from_says(
+    schedule_from: ScheduleFrom, number: int, previous_ended: float, due: float
+) -> None:
+    """``due(n)``: ``schedule_seconds[n] * scale`` after attempt n ended, or after attempt 1
+    started, and never before attempt n ended."""
+    policy = _with_schedule("zaits", (0.0, 60.0, 300.0, 720.0), schedule_from).delivery
+    found = policy.due(number, first_started=100.0, previous_ended=previous_ended, scale=0.1)
+    assert found == pytest.approx(due)
+
+
+def test_due_refuses_an_attempt_the_schedule_does_not_have() -> None:
+    """There is no attempt before the first, nor after the last."""
+    policy = load_profile("zta").delivery
+    for number in (0, policy.max_attempts):
+        with pytest.raises(ValueError, match=f"no attempt is due after attempt {number}"):
+            policy.due(number, first_started=0.0, previous_ended=1.0)
+
+
+def test_schedule_from_defaults_to_previous_attempt_and_offsets_never_decrease(
+    tmp_path: Path,
+) -> None:
+    """A profile without schedule_from counts from the previous attempt; under first-attempt
+    a schedule whose offsets decrease is refused."""
+    raw = yaml.safe_load((ROOT / "spec" / "profiles" / "zaits.yaml").read_text(encoding="utf-8"))
+    del raw["delivery"]["schedule_from"]
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    assert load_profile(plain).delivery.schedule_from == "previous-attempt"
+    raw["delivery"]["schedule_from"] = "first-attempt"
+    raw["delivery"]["schedule_seconds"] = [0, 60, 30, 1800, 7200]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ProfileError, match="decreases, but under schedule_from first-attempt"):
+        load_profile(broken)
 
 
 def test_zta_does_not_retry_4xx(capture: tuple[Capture, str], tmp_path: Path) -> None:
@@ -718,6 +876,33 @@ def test_restart_resumes_the_schedule(capture: tuple[Capture, str], tmp_path: Pa
     assert view["state"] == "failed"
     assert len(records) == profile.delivery.max_attempts + len(interrupted)
     assert len({r.body for r in records}) == 1
+
+
+def test_restart_keeps_counting_from_the_first_attempt(
+    capture: tuple[Capture, str], tmp_path: Path
+) -> None:
+    """first-attempt: stopped after attempt 2, a new sender on the same file makes attempts
+    3 and 4 at their offsets from attempt 1's start, which it reads from the attempt log."""
+    app, base = capture
+    profile = _with_schedule("zaits", (0.0, 2.0, 10.0, 14.0), "first-attempt")
+    scale = 0.1  # attempts at 0, 200, 1000 and 1400 ms
+    db = tmp_path / "o.sqlite3"
+    path = _path("500")
+    with sender(profile, db) as client:
+        event_id = triggered(client, webhook_url=base + path, **_signed_document(profile, scale))
+        wait_for(lambda: len(app.at(path)) >= 2, what="two attempts")
+    assert len(app.at(path)) == 2
+    with sender(profile, db) as client:
+        view = finished(client, event_id)
+    attempts = view["attempts"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [
+        (1, "retry"),
+        (2, "retry"),
+        (3, "retry"),
+        (4, "failed"),
+    ]
+    offsets = [a["started_at"] - attempts[0]["started_at"] for a in attempts[1:]]
+    assert offsets == pytest.approx([0.2, 1.0, 1.4], abs=0.05)
 
 
 def _free_port() -> int:
@@ -1113,6 +1298,44 @@ def test_the_guard_is_in_the_transport(capture: tuple[Capture, str]) -> None:
     assert app.under("/x") == []
 
 
+def _posts(base: str, paths: list[str], *, limit: int, together: bool) -> None:
+    """POST to each path over one client on the sender's transport (guard off), one after
+    another or all at once."""
+    limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+
+    async def run() -> None:
+        transport = GuardedTransport(guard=False, limits=limits)
+        async with httpx.AsyncClient(transport=transport) as client:
+            if together:
+                answers = await asyncio.gather(*(client.post(base + p) for p in paths))
+            else:
+                answers = [await client.post(base + p) for p in paths]
+        assert {a.status_code for a in answers} == {200}
+
+    asyncio.run(run())
+
+
+def test_the_pool_reuses_connections_within_its_limit(capture: tuple[Capture, str]) -> None:
+    """Requests one after another share one connection; twelve at once over a pool of four
+    use four connections, the others waiting for one of them."""
+    app, base = capture
+    prefix = f"/c/pool-{uuid.uuid4().hex[:8]}"
+    _posts(base, [f"{prefix}/one/200"] * 10, limit=4, together=False)
+    assert len({r.peer for r in app.under(f"{prefix}/one/")}) == 1
+    _posts(base, [f"{prefix}/many/h50"] * 12, limit=4, together=True)
+    assert len({r.peer for r in app.under(f"{prefix}/many/")}) == 4
+
+
+def test_the_pool_never_reuses_a_closed_connection(capture: tuple[Capture, str]) -> None:
+    """A connection the server closed after its answer is not used again."""
+    app, base = capture
+    path = _path("close")
+    _posts(base, [path] * 3, limit=4, together=False)
+    records = app.at(path)
+    assert len(records) == 3
+    assert len({r.peer for r in records}) == 3
+
+
 @pytest.mark.parametrize(
     "address",
     [
@@ -1202,3 +1425,86 @@ def test_sender_module_names_no_provider() -> None:
         for name in names:
             assert f'"{name}"' not in code, (path.name, name)
             assert f"== '{name}'" not in code, (path.name, name)
+
+
+# ---------------------------------------------------------------------------------------
+# Declared status semantics (Standard Webhooks: 410 disables, Retry-After is honoured)
+
+
+def test_a_410_ends_the_delivery_and_disables_the_endpoint(
+    capture: tuple[Capture, str], tmp_path: Path
+) -> None:
+    """Under a profile whose delivery.disable_on_status holds 410, a 410 is not retried: the
+    delivery fails, the endpoint is disabled, and a later trigger to it is refused (409)."""
+    app, base = capture
+    profile = load_profile("standard-webhooks")
+    assert 410 in profile.delivery.disable_on_status
+    path = _path("410")
+    fields = {"webhook_url": base + path, "secret": _secret(profile), "event_type": "a.b",
+              "data": {"x": 1}, "time_scale": _scale_for(profile)}  # fmt: skip
+    with sender(profile, tmp_path / "sw.sqlite3") as client:
+        view = finished(client, triggered(client, **fields))
+        again = trigger(client, **fields)
+        time.sleep(0.2)
+    assert (view["state"], view["attempt_count"]) == ("failed", 1)
+    assert "disabled" in view["last_error"]
+    assert again.status_code == 409, again.text
+    assert again.json()["error"] == "endpoint disabled"
+    assert len(app.at(path)) == 1
+
+
+def test_a_410_is_an_ordinary_failure_where_the_profile_declares_nothing(
+    capture: tuple[Capture, str], tmp_path: Path
+) -> None:
+    """Zaits retries every non-2xx answer, a 410 included."""
+    app, base = capture
+    profile = load_profile("zaits")
+    path = _path("410")
+    with sender(profile, tmp_path / "z.sqlite3") as client:
+        view = finished(client, triggered(
+            client, webhook_url=base + path, secret=_secret(profile),
+            event_type="document.signed", data=_data(profile, "document.signed"),
+            time_scale=_scale_for(profile, 0.3),
+        ))  # fmt: skip
+    assert view["attempt_count"] == profile.delivery.max_attempts
+    assert len(app.at(path)) == profile.delivery.max_attempts
+
+
+def test_retry_after_delays_the_next_attempt_unscaled(
+    capture: tuple[Capture, str], tmp_path: Path
+) -> None:
+    """A 429 with Retry-After: 1 puts the next attempt at least 1 s later, though the scaled
+    schedule would retry within milliseconds."""
+    app, base = capture
+    profile = load_profile("standard-webhooks")
+    path = _path("ra1x429,200")
+    with sender(profile, tmp_path / "sw.sqlite3") as client:
+        view = finished(client, triggered(
+            client, webhook_url=base + path, secret=_secret(profile), event_type="a.b",
+            data={"x": 1}, time_scale=_scale_for(profile),
+        ))  # fmt: skip
+    first, second = app.at(path)
+    assert view["state"] == "delivered"
+    assert second.arrived - first.answered >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("3", 3.0),
+        (" 120 ", 120.0),
+        ("999999", 86400.0),
+        ("Wed, 02 Dec 2026 00:00:10 GMT", 10.0),
+        ("Wed, 02 Dec 2026 00:00:00 GMT", 0.0),
+        ("Tue, 01 Dec 2026 00:00:00 GMT", 0.0),
+        ("soon", None),
+        ("-1", None),
+        (None, None),
+    ],
+)
+def test_retry_after_values(value: str | None, seconds: float | None) -> None:
+    """Delay-seconds or an HTTP-date, capped at a day; anything else is ignored."""
+    from reference.sender._dispatch import retry_after
+
+    now = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC).timestamp()
+    assert retry_after(value, now) == seconds

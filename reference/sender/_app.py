@@ -57,6 +57,8 @@ TRIGGER_PATH = "/conformance/trigger"
 DELIVERIES_PATH = "/conformance/deliveries/{event_id}"
 #: The largest ``time_scale`` taken (a day's schedule stretched a thousand times is plenty).
 MAX_TIME_SCALE = 1000.0
+#: How many accepted URLs, and secrets, are remembered (then forgotten all at once).
+_ACCEPTED_KEPT = 256
 #: A host name (IDNA-encoded) or an IP address, as the URL carries it.
 _HOST = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+")
 
@@ -115,6 +117,8 @@ class SenderService:
         # A trigger body carries the data as JSON text; \\u escapes can make it six times
         # the UTF-8 bytes of the payload, plus the other fields.
         self._trigger_limit = 6 * self._limit + 64 * 1024
+        self._urls: set[str] = set()
+        self._secrets: set[str] = set()
 
     # -- the trigger ----------------------------------------------------------------------
 
@@ -151,8 +155,8 @@ class SenderService:
         )
 
     async def _accept(self, fields: dict[str, Any]) -> str:
-        url = self._url(fields.get("webhook_url", _MISSING))
-        secret = self._secret(fields.get("secret", _MISSING))
+        url = self._accepted(self._urls, fields.get("webhook_url", _MISSING), self._url)
+        secret = self._accepted(self._secrets, fields.get("secret", _MISSING), self._secret)
         event_type = self._event_type(fields.get("event_type", _MISSING))
         data = fields.get("data", _MISSING)
         if data is _MISSING:
@@ -205,6 +209,20 @@ class SenderService:
             raise _Refusal(409, "endpoint disabled", str(exc), "webhook_url") from None
         self.dispatcher.schedule(next_at, seq, event_id)
         return event_id
+
+    @staticmethod
+    def _accepted(seen: set[str], value: object, check: Callable[[object], str]) -> str:
+        """``check(value)``, skipped for a value it accepted before: a sender is triggered
+        for a few endpoints and secrets again and again, and both checks depend on the value
+        alone (a URL's text, not what its host resolves to, which is checked at connect
+        time)."""
+        if isinstance(value, str) and value in seen:
+            return value
+        accepted = check(value)
+        if len(seen) >= _ACCEPTED_KEPT:
+            seen.clear()
+        seen.add(accepted)
+        return accepted
 
     def _url(self, value: object) -> str:
         if value is _MISSING:

@@ -8,20 +8,26 @@ polling: a scaled schedule holds to the event loop's timer resolution (about a m
 plus the commit that records the attempt's start.
 
 **One attempt.** At most ``max_concurrency`` attempts (64 by default) are in flight at
-once, over one ``httpx.AsyncClient`` whose pool keeps as many connections alive. The
-attempt's start is committed with the headers it sends (signed afresh: a new timestamp for
-timestamped schemes; the stored body, event id and delivery token, so the identity is the
-same on every attempt), then the request goes out with the profile's method and per-attempt
-timeout (never scaled, and never a redirect followed). Its answer, timeout or connection
-error is classified by the delivery policy:
+once, over one ``GuardedTransport`` whose pool keeps as many connections alive. Requests go
+to the transport directly, not through an ``httpx.AsyncClient``: a sender needs none of a
+client's redirects, cookies (a jar shared by every endpoint would be wrong) or default
+headers, and their bookkeeping was a tenth of an attempt's cost. The attempt's start is
+committed with the headers it sends (signed afresh: a new timestamp for timestamped
+schemes; the stored body, event id and delivery token, so the identity is the same on every
+attempt), then the request goes out with the profile's method and per-attempt timeout (never
+scaled, and never a redirect followed). Its answer, timeout or connection error is
+classified by the delivery policy:
 
 * a status in a success class: delivered;
 * a status in a retry class, a timeout (``retry_on_timeout``), a connection error
   (``retry_on_connection_error``) or a TLS error (``retry_on_tls_error``): the next attempt is
-  due ``schedule_seconds[n] * time_scale`` after this one ended, while attempts remain;
+  due when ``DeliveryPolicy.due`` says, while attempts remain;
 * anything else, a target the SSRF guard refused, or the last attempt: failed.
 
-Delays count from the end of the previous attempt: its answer, its timeout or its error.
+``due`` reads the profile's ``schedule_from``: ``schedule_seconds[n] * time_scale`` after
+attempt n ended (its answer, its timeout or its error) for ``previous-attempt``, or after
+attempt 1 started for ``first-attempt``. That start comes from the attempt log, so a schedule
+resumed after a restart still counts from it.
 
 **At least once.** The outbox is the truth; the heap is rebuilt from it at every start. An
 attempt cut short by a stop is closed as interrupted and made again at the next start, with
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import heapq
 import json
 import logging
@@ -56,6 +63,9 @@ EXCERPT_BYTES = 1024
 #: Read at most this much of an answer (so a small one leaves the connection reusable).
 _READ_BYTES = 64 * 1024
 _RETRY_AFTER_ERROR = 1.0
+_DEFAULT_HEADERS = {"User-Agent": "webhook-conformance-reference-sender/0.1"}
+#: Parsed target URLs kept (a sender usually delivers to a few endpoints, again and again).
+_URL_CACHE = 1024
 ErrorKind = Literal["timeout", "connection", "tls", "blocked", "request"]
 
 
@@ -118,7 +128,9 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Event | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._transport: GuardedTransport | None = None
+        self._timeouts = {"timeout": httpx.Timeout(self._timeout).as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
         self._scheduler: asyncio.Task[None] | None = None
         self._start_lock: asyncio.Lock | None = None
 
@@ -145,14 +157,7 @@ class Dispatcher:
                 max_connections=self._max_concurrency,
                 max_keepalive_connections=self._max_concurrency,
             )
-            transport = GuardedTransport(guard=not self.allow_private_targets, limits=limits)
-            self._client = httpx.AsyncClient(
-                transport=transport,
-                follow_redirects=False,
-                trust_env=False,
-                timeout=httpx.Timeout(self._timeout),
-                headers={"User-Agent": "webhook-conformance-reference-sender/0.1"},
-            )
+            self._transport = GuardedTransport(guard=not self.allow_private_targets, limits=limits)
             pending = await self.outbox.recover(self._clock())
             self._heap = list(pending)
             heapq.heapify(self._heap)
@@ -174,9 +179,9 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
         self._heap.clear()
         self._inflight.clear()
         await self.outbox.aclose()
@@ -263,6 +268,10 @@ class Dispatcher:
             raise
         ended = self._clock()
         outcome, next_at, error = self._decide(begun, classified, ended)
+        status = classified.result.status
+        disable_now = None
+        if status is not None and status in self._policy.disable_on_status:
+            disable_now = f"the endpoint answered {status}, which disables it"
         try:
             state, due = await self.outbox.finish_attempt(
                 begun,
@@ -272,6 +281,7 @@ class Dispatcher:
                 next_at=next_at,
                 error=error,
                 disable_after_seconds=self._disable_after,
+                disable_now=disable_now,
             )
         except Exception:
             logger.exception("could not record attempt %d of %s", begun.number, event_id)
@@ -294,6 +304,8 @@ class Dispatcher:
         if result.status is not None:
             if policy.is_success(result.status):
                 return "delivered", None, None
+            if result.status in policy.disable_on_status:
+                return "failed", None, f"answered {result.status}; the endpoint is disabled"
             retryable = policy.retries_status(result.status)
             reason = f"answered {result.status}"
         else:
@@ -301,26 +313,47 @@ class Dispatcher:
             reason = result.error or "no answer"
         number = begun.number
         if retryable and number < policy.max_attempts:
-            delay = policy.schedule_seconds[number] * begun.event.time_scale
-            return "retry", ended + delay, reason
+            due = policy.due(
+                number,
+                first_started=begun.first_started_at,
+                previous_ended=ended,
+                scale=begun.event.time_scale,
+            )
+            if policy.honours_retry_after and result.retry_after is not None:
+                # The receiver's own demand, in real seconds: never scaled.
+                due = max(due, ended + result.retry_after)
+                reason += f" (Retry-After: {result.retry_after:g} s)"
+            return "retry", due, reason
         if retryable:
             return "failed", None, f"{reason}; no attempt left after {number}"
         if classified.kind == "blocked":
             return "failed", None, f"{reason}; a refused target is never retried"
         return "failed", None, f"{reason}; not retried under the profile's policy"
 
-    async def _send(self, begun: Begun) -> Classified:
-        assert self._client is not None
+    def _request(self, begun: Begun) -> httpx.Request:
+        """The attempt's request: its signed headers over a User-Agent, the stored body."""
         event = begun.event
+        url = self._urls.get(event.url)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE:
+                self._urls.clear()
+            url = self._urls[event.url] = httpx.URL(event.url)
+        headers = httpx.Headers(_DEFAULT_HEADERS)
+        headers.update(begun.headers)
+        return httpx.Request(
+            self._method, url, headers=headers, content=event.body, extensions=self._timeouts
+        )
+
+    async def _send(self, begun: Begun) -> Classified:
+        assert self._transport is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         started = time.perf_counter()
         try:
-            request = self._client.build_request(
-                self._method, event.url, content=event.body, headers=dict(begun.headers)
-            )
+            request = self._request(begun)
             async with asyncio.timeout_at(deadline):
-                response = await self._client.send(request, stream=True)
+                response = await self._transport.handle_async_request(request)
+            response.request = request
         except BlockedTarget as exc:
             return _error(f"blocked: {exc.reason}", "blocked")
         except (TimeoutError, httpx.TimeoutException):
@@ -351,8 +384,30 @@ class Dispatcher:
                 status=response.status_code,
                 response_ms=response_ms,
                 excerpt=bytes(excerpt[:EXCERPT_BYTES]),
+                retry_after=retry_after(response.headers.get("retry-after"), self._clock()),
             )
         )
+
+
+#: The longest Retry-After honoured: a receiver cannot park a delivery for longer than a day.
+MAX_RETRY_AFTER = 86400.0
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """The seconds a Retry-After header asks for: delay-seconds or an HTTP-date (RFC 9110,
+    10.2.3), capped at a day; ``None`` when it is absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER)
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return min(max(moment.timestamp() - now, 0.0), MAX_RETRY_AFTER)
 
 
 def _error(message: str, kind: ErrorKind) -> Classified:

@@ -10,6 +10,11 @@ through). TLS still uses the URL's host name for SNI and certificate checks, and
 A refused target raises ``BlockedTarget``, which httpx passes through unchanged (it maps only
 its own transport errors), so the dispatcher records it as ``blocked: <reason>``.
 ``allow_private_targets`` lifts the guard, for local testing.
+
+The transport's connections are kept by ``LeanPool``, which does a constant amount of work
+per request (httpcore's own pool rescans every connection at every request and response),
+and each connection holds what is written until the next read, so that a request's head and
+body leave in one ``send`` (httpcore writes them separately).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 
 import httpcore
 import httpx
@@ -28,6 +33,7 @@ __all__ = [
     "GuardedBackend",
     "GuardedTransport",
     "IPAddress",
+    "LeanPool",
     "blocked_reason",
     "literal_block",
 ]
@@ -75,6 +81,8 @@ _V6 = tuple(
 )
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+#: Writes held past this size are sent at once (a large body is not held whole).
+_HOLD_BYTES = 64 * 1024
 
 
 class BlockedTarget(Exception):
@@ -137,10 +145,14 @@ def literal_block(url: httpx.URL) -> str | None:
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend that resolves the host itself and connects only to
-    addresses ``blocked_reason`` accepts."""
+    addresses ``blocked_reason`` accepts (``guard=False``: to any, as resolved by the inner
+    backend). Its streams hold what is written until the next read (``_Held``)."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self, inner: httpcore.AsyncNetworkBackend | None = None, *, guard: bool = True
+    ) -> None:
         self._inner = inner or httpcore.AnyIOBackend()
+        self.guard = guard
 
     async def connect_tcp(
         self,
@@ -150,6 +162,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if not self.guard:
+            stream = await self._inner.connect_tcp(
+                host, port, timeout, local_address=local_address, socket_options=socket_options
+            )
+            return _Held(stream)
         addresses = await _resolve(host, port, timeout)
         allowed: list[IPAddress] = []
         refused: list[str] = []
@@ -166,7 +183,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in allowed:
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     str(address),
                     port,
                     timeout=timeout,
@@ -175,6 +192,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
+            else:
+                return _Held(stream)
         assert last is not None
         raise last
 
@@ -222,10 +241,199 @@ async def _resolve(host: str, port: int, timeout: float | None) -> list[IPAddres
     return found
 
 
+class _Held(httpcore.AsyncNetworkStream):
+    """A connection's stream that holds what is written until the next read (or until
+    ``_HOLD_BYTES`` are held), then sends it in one write: one packet for a small request
+    instead of one for its head and one for its body. HTTP/1.1 reads only after it has
+    written the whole request, so nothing waits on a held write."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._held: list[bytes] = []
+        self._size = 0
+
+    async def _send_held(self, timeout: float | None) -> None:
+        data = b"".join(self._held)
+        self._held.clear()
+        self._size = 0
+        await self._inner.write(data, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        self._held.append(buffer)
+        self._size += len(buffer)
+        if self._size >= _HOLD_BYTES:
+            await self._send_held(timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._held:
+            await self._send_held(timeout)
+        return await self._inner.read(max_bytes, timeout)
+
+    async def aclose(self) -> None:
+        self._held.clear()
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if self._held:
+            await self._send_held(timeout)
+        return _Held(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+#: An origin as a dictionary key (httpcore's ``Origin`` is not hashable).
+_Key = tuple[bytes, bytes, int]
+
+
+def _key(origin: httpcore.Origin) -> _Key:
+    return origin.scheme, origin.host, origin.port
+
+
+class LeanPool(httpcore.AsyncConnectionPool):
+    """httpcore's connection pool, with a constant amount of work per request.
+
+    httpcore 1.0's pool re-examines every connection whenever a request starts or a response
+    closes (a readability check of each idle socket, and a count of all connections for each
+    idle one), so with 64 keep-alive connections that bookkeeping is most of a request's cost.
+    Here an idle connection waits in its origin's list: a request takes the most recently used
+    one that is still usable (not expired, not closed by the server), or opens a new one, and
+    the connection goes back to the list when its response is closed, if it can be reused and
+    fewer than ``max_keepalive_connections`` are idle. At most ``max_connections`` are in use
+    at once; further requests wait for one to be returned. Connections are httpcore's own
+    (``create_connection``), so TLS, timeouts and the network backend are as in httpcore.
+    asyncio only.
+    """
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int | None = 10,
+        max_keepalive_connections: int | None = None,
+        keepalive_expiry: float | None = None,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        super().__init__(
+            ssl_context=ssl_context,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            keepalive_expiry=keepalive_expiry,
+            retries=0,
+            network_backend=network_backend,
+        )
+        self._idle: dict[_Key, list[httpcore.AsyncConnectionInterface]] = {}
+        self._idle_count = 0
+        self._in_use = 0
+        self._slots = asyncio.Semaphore(self._max_connections)
+
+    def __repr__(self) -> str:
+        return f"<LeanPool [{self._in_use} in use, {self._idle_count} idle]>"
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        origin = request.url.origin
+        await self._slots.acquire()
+        self._in_use += 1
+        connection: httpcore.AsyncConnectionInterface | None = None
+        try:
+            connection = await self._take(origin)
+            response = await connection.handle_async_request(request)
+        except BaseException:
+            self._in_use -= 1
+            self._slots.release()
+            if connection is not None:
+                await connection.aclose()
+            raise
+        assert isinstance(response.stream, AsyncIterable)
+        return httpcore.Response(
+            status=response.status,
+            headers=response.headers,
+            content=_Returned(response.stream, self, origin, connection),
+            extensions=response.extensions,
+        )
+
+    async def _take(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        """The origin's most recently returned usable connection, or a new one."""
+        idle = self._idle.get(_key(origin))
+        while idle:
+            connection = idle.pop()
+            self._idle_count -= 1
+            if connection.is_available() and not connection.has_expired():
+                return connection
+            await connection.aclose()
+        return self.create_connection(origin)
+
+    def _give_back(
+        self, origin: httpcore.Origin, connection: httpcore.AsyncConnectionInterface
+    ) -> bool:
+        """Free the connection's slot and keep it for the origin's next request; False
+        when it is not reusable or enough are idle, and the caller closes it."""
+        self._in_use -= 1
+        self._slots.release()
+        if not connection.is_idle() or self._idle_count >= self._max_keepalive_connections:
+            return False
+        self._idle.setdefault(_key(origin), []).append(connection)
+        self._idle_count += 1
+        return True
+
+    async def aclose(self) -> None:
+        """Close the idle connections; those in use close with their responses."""
+        idle, self._idle, self._idle_count = self._idle, {}, 0
+        for connections in idle.values():
+            for connection in connections:
+                await connection.aclose()
+        await super().aclose()
+
+
+class _Returned:
+    """A response body that returns its connection to the pool once it is closed."""
+
+    def __init__(
+        self,
+        stream: AsyncIterable[bytes],
+        pool: LeanPool,
+        origin: httpcore.Origin,
+        connection: httpcore.AsyncConnectionInterface,
+    ) -> None:
+        self._stream = stream
+        self._pool = pool
+        self._origin = origin
+        self._connection = connection
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self._stream:
+                yield part
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self._stream, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            if not self._pool._give_back(self._origin, self._connection):
+                await self._connection.aclose()
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with the guard: https only, and every connection made through
-    ``GuardedBackend``. With ``guard=False`` it is the plain transport (proxies from the
-    environment are never used either way: a proxy would connect on the sender's behalf)."""
+    ``GuardedBackend`` and kept by a ``LeanPool``. With ``guard=False`` nothing is refused
+    (proxies from the environment are never used either way: a proxy would connect on the
+    sender's behalf)."""
 
     def __init__(
         self,
@@ -237,15 +445,13 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         context = ssl_context or httpx.create_ssl_context(trust_env=False)
         super().__init__(verify=context, limits=limits, trust_env=False, retries=0)
         self.guard = guard
-        if guard:
-            self._pool = httpcore.AsyncConnectionPool(
-                ssl_context=context,
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_keepalive_connections,
-                keepalive_expiry=limits.keepalive_expiry,
-                retries=0,
-                network_backend=GuardedBackend(),
-            )
+        self._pool = LeanPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(guard=guard),
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.guard and request.url.scheme != "https":
