@@ -43,6 +43,7 @@ from conformance import (
     load_profile,
     verify,
 )
+from conformance._roles import ROLES
 from conformance._signing import Secret
 
 __all__ = ["COMMANDS_GROUP", "DEBUG_ENV", "SECRET_ENV", "UsageError", "build_parser", "main"]
@@ -382,17 +383,21 @@ def _add_signing(parser: ArgumentParser, key_option: str, key_help: str) -> None
 
 #: The suite is not a command: it is the pytest plugin, which --help would otherwise not name.
 _EPILOG = f"""\
-Test a webhook receiver with the conformance suite, a pytest plugin installed
-with this package (it needs no test files; --role receiver is the default and
-the only role implemented yet):
+Test a webhook receiver or sender with the conformance suite, a pytest plugin
+installed with this package (it needs no test files; --role receiver is the
+default):
   python -m pytest --target-url=URL --profile=NAME --secret=SECRET
-For example, against the reference receiver:
+  python -m pytest --target-url=TRIGGER-URL --profile=NAME --role=sender
+For example, against the reference receiver and sender:
   {PROG} serve receiver --profile zaits --secret s3cret &
   python -m pytest --target-url=http://127.0.0.1:8000/webhook \\
       --profile=zaits --secret=s3cret --conformance-report=report.json
+  {PROG} serve sender --profile zaits --port 8001 --allow-private-targets &
+  python -m pytest --target-url=http://127.0.0.1:8001/conformance/trigger \\
+      --profile=zaits --role=sender
 'python -m pytest --help' lists the other options (--conformance-strict,
 --conformance-timeout, ...); '{PROG} demo' runs the suite
-against the reference receiver for every bundled profile.
+against the reference receiver and sender for every bundled profile.
 
 The secret may come from ${SECRET_ENV} instead of --secret."""
 
@@ -456,7 +461,7 @@ def build_parser() -> ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE", help="payload files, - for stdin")
     reqs = _command(commands, _cmd_requirements)
     _add_profile(reqs)
-    reqs.add_argument("--role", choices=("sender", "receiver", "management"), help="only this role")
+    reqs.add_argument("--role", choices=ROLES, help="only this role")
     reqs.add_argument("--format", choices=("text", "json"), default="text", help=_FORMAT)
     _register_plugins(commands)
     return parser

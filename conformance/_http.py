@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from conformance._requirements import Requirement
-
 __all__ = [
     "CURL_BODY_LIMIT",
     "NO_ANSWER",
@@ -27,7 +25,6 @@ __all__ = [
     "Exchange",
     "NoAnswer",
     "excerpt",
-    "format_failure",
     "probe",
     "render_curl",
     "send",
@@ -91,6 +88,24 @@ class Exchange:
 
     def status_class(self) -> int | None:
         return None if self.status is None else self.status // 100
+
+    def render(self, *, replay_hint: str = "") -> list[str]:
+        """The exchange as a failure message shows it (``Evidence``): the answer, the
+        request sent, and a curl command that replays it byte for byte."""
+        received = self.describe()
+        if self.status is not None and self.status >= 500:
+            received += " (a server error)"
+        lines = [f"Received: {received} after {self.elapsed:.2f} s"]
+        if self.body:
+            lines.append(_indent(excerpt(self.body)))
+        sent = self.request
+        lines.append(f"Sent: {sent.method} {sent.url}" + (f" ({sent.note})" if sent.note else ""))
+        if sent.headers:
+            lines.append(_indent(_headers(sent.headers)))
+        lines.append(f"  body ({len(sent.body)} bytes): {excerpt(sent.body)}")
+        lines.append("Reproduce:" + (f" ({replay_hint})" if replay_hint else ""))
+        lines.append(_indent(render_curl(sent)))
+        return lines
 
     def describe(self) -> str:
         """``200 OK`` / ``no answer within the timeout (ReadTimeout: timed out)``."""
@@ -365,40 +380,3 @@ def _indent(text: str, by: str = "  ") -> str:
 
 def _headers(pairs: Iterable[tuple[str, str]]) -> str:
     return "\n".join(f"{printable(name)}: {printable(value)}" for name, value in pairs)
-
-
-def format_failure(
-    *,
-    requirement: Requirement,
-    case_id: str,
-    headline: str,
-    expected: str,
-    exchange: Exchange | None,
-    detail: str = "",
-    replay_hint: str = "",
-) -> str:
-    """The message a failed check shows: the requirement, what was expected and observed,
-    the request sent, and a curl command that replays it."""
-    lines = [
-        f"{case_id}: {headline}",
-        f"Requirement {requirement.id} [{requirement.level}]: {requirement.text}",
-        f"Expected: {expected}",
-    ]
-    if exchange is not None:
-        received = exchange.describe()
-        if exchange.status is not None and exchange.status >= 500:
-            received += " (a server error)"
-        lines.append(f"Received: {received} after {exchange.elapsed:.2f} s")
-        if exchange.body:
-            lines.append(_indent(excerpt(exchange.body)))
-    if detail:
-        lines.append(detail)
-    if exchange is not None:
-        sent = exchange.request
-        lines.append(f"Sent: {sent.method} {sent.url}" + (f" ({sent.note})" if sent.note else ""))
-        if sent.headers:
-            lines.append(_indent(_headers(sent.headers)))
-        lines.append(f"  body ({len(sent.body)} bytes): {excerpt(sent.body)}")
-        lines.append("Reproduce:" + (f" ({replay_hint})" if replay_hint else ""))
-        lines.append(_indent(render_curl(sent)))
-    return "\n".join(lines)

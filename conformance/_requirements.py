@@ -18,11 +18,11 @@ from jsonschema import Draft202012Validator
 
 from conformance._errors import ProfileError
 from conformance._resources import schemas_dir, spec_dir
+from conformance._roles import Role
 
 __all__ = ["Requirement", "Source", "apply_requirements", "common_requirements"]
 
 Level = Literal["MUST", "SHOULD", "MAY"]
-Role = Literal["sender", "receiver", "management"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,31 +13,35 @@ fixtures and its parametrization (one test per requirement case) live in
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
-from conformance._config import (
+from conformance._engine.config import (
+    CAPTURE_HOST,
     PROFILE,
+    PUBLIC_URL,
     REPORT,
     ROLE,
-    ROLES,
     SECRET,
     SECRET_ENV,
     STRICT,
     TARGET_URL,
+    TIME_SCALE,
     TIMEOUT,
     ConfigError,
     SuiteConfig,
 )
+from conformance._engine.registry import cases_for
+from conformance._engine.report import Notice, Report
 from conformance._http import probe
-from conformance._report import Report
-from conformance.checks import CHECKS, Target, cases_for
-from conformance.checks._preflight import preflight
-from conformance.checks._target import make_client
+from conformance._roles import ROLES
+from conformance.checks import receiver, registry_for, sender
+from conformance.checks.sender._diagnosis import diagnose
 
 __all__ = ["CASE_FIXTURE", "NOT_STRICT_PROPERTY", "SUITE_DIR", "report_of"]
 
@@ -57,16 +61,25 @@ _OPTIONS: tuple[tuple[str, str, str | None, str, dict[str, Any]], ...] = (
     (SECRET, "wc_secret", None, f"the signing secret (default: ${SECRET_ENV})", {}),
     (STRICT, "wc_strict", "conformance_strict", "fail on SHOULD violations too (as does "
      "pytest's own --strict)", {"action": "store_true", "default": None}),
-    (TIMEOUT, "wc_timeout", "conformance_timeout", "per-attempt timeout in seconds "
-     "(default: the profile's)", {}),
+    (TIMEOUT, "wc_timeout", "conformance_timeout", "receiver: per-attempt timeout in "
+     "seconds (default: the profile's); sender: the trigger's (default: 10)", {}),
+    (TIME_SCALE, "wc_time_scale", "conformance_time_scale", "sender: the factor retry delays "
+     "are scaled by (default: fits the profile's schedule into a few seconds)", {}),
+    (CAPTURE_HOST, "wc_capture_host", "conformance_capture_host", "sender: the address the "
+     "capture server listens on (default: 127.0.0.1)", {}),
+    (PUBLIC_URL, "wc_public_url", "conformance_public_url", "sender: the capture server's URL "
+     "as the sender reaches it (default: its own address)", {}),
     (REPORT, "wc_report", "conformance_report", "write the JSON report to this file", {}),
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass
 class _State:
     config: SuiteConfig
     report: Report
+    #: The sender run (capture server and scenarios), from session start to its end.
+    run: sender.SenderRun | None = None
+    resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
 _STATE = pytest.StashKey[_State]()
@@ -130,7 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
         problem = probe(suite.target_url, min(suite.timeout, _PROBE_SECONDS))
         if problem is not None:
             raise pytest.UsageError(f"cannot reach the target {suite.target_url}: {problem}")
-    cases = cases_for(CHECKS, suite.profile, suite.role)
+    cases = cases_for(registry_for(suite.role), suite.profile)
     config.stash[_STATE] = _State(suite, Report.for_suite(suite, cases))
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         # No paths on the command line: run the bundled suite, not the local testpaths.
@@ -148,14 +161,39 @@ def pytest_sessionstart(session: pytest.Session) -> Generator[None]:
     if state is None or session.config.getoption("collectonly", False):
         return
     suite = state.config
-    if suite.role != "receiver":
-        return
-    with make_client(suite.timeout) as client:
-        state.report.diagnosis = preflight(Target.of(suite, client))
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if state.report.diagnosis is not None and reporter is not None:
-        for line in state.report.diagnosis.lines():
+    if suite.role == "receiver":
+        with receiver.make_client(suite.timeout) as client:
+            diagnosis = receiver.preflight(receiver.Target.of(suite, client))
+        _tell(session.config, state, diagnosis)
+    elif suite.role == "sender":
+        # The capture server now; the scenarios once collection says which checks run.
+        state.run = state.resources.enter_context(sender.SenderRun.serving(suite))
+
+
+def _tell(config: pytest.Config, state: _State, diagnosis: Notice | None) -> None:
+    """Keep the diagnosis for the report, and say it once, now."""
+    state.report.diagnosis = diagnosis
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if diagnosis is not None and reporter is not None:
+        for line in diagnosis.lines():
             reporter.write_line(line, red=True)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the sender scenarios the selected checks judge, all at once (deselected checks
+    cost nothing: ``-m "not slow"`` leaves out the answer held past the timeout), then wait
+    for the plain one and diagnose it."""
+    state = _state(session.config)
+    if state is None or state.run is None:
+        return
+    keys = set()
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        case = None if callspec is None else callspec.params.get(CASE_FIXTURE.format(role="sender"))
+        if case is not None:
+            keys.add(case.requirement.key)
+    state.run.start(sender.scenarios_for(keys) | {"delivered"})
+    _tell(session.config, state, diagnose(state.run))
 
 
 def _state(config: pytest.Config) -> _State | None:
@@ -200,6 +238,8 @@ def pytest_report_teststatus(
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = _state(session.config)
+    if state is not None:
+        state.resources.close()
     if state is not None and state.config.report_path is not None:
         try:
             state.report.write(state.config.report_path)

@@ -3,7 +3,7 @@
 ``reference`` uses the contract library in ``conformance``; never the other way round.
 """
 
-from reference._serving import serve_in_thread
+from conformance._serving import serve_in_thread
 from reference._store import EventStore, StoreClosed, StoredEvent, read_events
 from reference.receiver import ACK, DUPLICATE_ACK, Handler, WebhookEndpoint, create_app
 

@@ -1,44 +1,55 @@
-"""``webhook-conformance demo``: the reference receiver judged by the conformance suite.
+"""``webhook-conformance demo``: the reference receiver and sender judged by the suite.
 
-For each profile (default: every bundled one) the reference receiver starts on loopback
-with a random secret and a throwaway SQLite file, the receiver-role suite runs against it
-in-process through the pytest plugin, and the per-profile reports are combined into one
-JSON file. The exit code is 0 when every MUST requirement passes.
+For each profile (default: every bundled one) the reference receiver and the reference
+sender start on loopback, each with a throwaway SQLite file (the receiver with a random
+secret), and the receiver-role and sender-role suites run against them through the pytest
+plugin, several at once; the per-run reports are combined into one JSON file. The exit code
+is 0 when every MUST requirement passes.
 
-The combined report is the only file the demo leaves: each profile's report is taken from
-its pytest run in memory rather than written to the throwaway directory, whose path would
-be printed and then vanish.
+Each suite runs in a pytest process of its own, so that runs can overlap (the sender
+suite mostly waits on retry schedules) and the caller's pytest state is never touched. The
+combined report is the only file the demo leaves: each run's report goes to the throwaway
+directory and is read back from there.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conformance import Profile, list_profiles, load_profile
 from conformance._cli import UsageError
+from conformance._roles import Role
+from conformance._serving import serve_in_thread
 from conformance._signing import generate_secret
-from reference._serving import serve_in_thread
 from reference.receiver import create_app
+from reference.sender import TRIGGER_PATH, create_sender_app
 
 __all__ = ["DEFAULT_REPORT", "register_demo", "run_demo"]
 
 DEFAULT_REPORT = "conformance-report.json"
 _OUTCOMES = ("passed", "failed", "not-strict", "skipped")
+_ROLES: tuple[Role, ...] = ("receiver", "sender")
+#: pytest's exit codes for a run that went to its end (all passed / some failed).
+_FINISHED = (0, 1)
 
 
 def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``demo`` to the CLI's subcommands."""
     parser = subparsers.add_parser(
         "demo",
-        help="run the conformance suite against the reference receiver",
+        help="run the conformance suite against the reference receiver and sender",
         description=" ".join((__doc__ or "").split("\n\n")[1].split()),
     )
     parser.add_argument(
@@ -49,113 +60,161 @@ def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="a profile name or .yaml path; repeatable (default: every bundled profile)",
     )
     parser.add_argument(
+        "--role",
+        action="append",
+        choices=_ROLES,
+        help="only this role; repeatable (default: receiver and sender)",
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         default=Path(DEFAULT_REPORT),
         metavar="FILE",
         help="the combined JSON report (default: %(default)s)",
     )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=4,
+        metavar="N",
+        help="suite runs at once (default: %(default)s)",
+    )
     parser.add_argument("--fast", action="store_true", help="skip slow checks (-m 'not slow')")
     parser.set_defaults(func=run_demo, hint=f"try '{parser.prog} --help'")
 
 
-def _secret(profile: Profile) -> str:
-    """A random secret in the form the profile's key derivation takes."""
-    return generate_secret(profile.signature)
+@dataclass(frozen=True, kw_only=True)
+class _Run:
+    name: str
+    profile: Profile
+    role: Role
+    workdir: Path
 
 
-class _KeepReport:
-    """A pytest plugin that keeps the graded report of the run it is passed to."""
-
-    def __init__(self) -> None:
-        self.report: dict[str, Any] | None = None
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # Imported here, not at the top, to keep the plugin (and httpx) out of every other
-        # CLI command's start-up.
-        from conformance.plugin import report_of
-
-        report = report_of(session.config)
-        if report is not None:
-            self.report = report.as_dict()
+@dataclass(frozen=True, kw_only=True)
+class _Result:
+    run: _Run
+    code: int
+    output: str
+    report: dict[str, Any] | None
+    seconds: float
 
 
-def _run_suite(
-    name: str, profile: Profile, workdir: Path, *, fast: bool
-) -> tuple[int, dict[str, Any] | None]:
-    """Serve the reference for ``profile`` and run the suite against it: pytest's exit code
-    and the report, or None if the run stopped before its end."""
-    secret = _secret(profile)
-    app = create_app(profile, secret, db_path=workdir / f"{profile.name}.sqlite3")
-    ini = workdir / "pytest.ini"
+@contextlib.contextmanager
+def _serving(run: _Run) -> Iterator[tuple[str, list[str]]]:
+    """Serve the reference for the run's profile and role: the target URL and the options
+    that go with it."""
+    db = run.workdir / f"{run.role}.sqlite3"
+    if run.role == "receiver":
+        secret = generate_secret(run.profile.signature)
+        with serve_in_thread(create_app(run.profile, secret, db_path=db)) as base:
+            yield f"{base}/webhook", ["--secret", secret]
+    else:
+        app = create_sender_app(run.profile, db_path=db, allow_private_targets=True)
+        with serve_in_thread(app) as base:
+            yield f"{base}{TRIGGER_PATH}", []
+
+
+def _play(run: _Run, *, fast: bool) -> _Result:
+    """Serve the reference and run one suite against it, in a pytest process of its own."""
+    ini = run.workdir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")  # ignore the caller's pytest settings
-    with serve_in_thread(app) as base:
+    report = run.workdir / f"{run.role}-report.json"
+    started = time.monotonic()
+    with _serving(run) as (url, extra):
         argv = [
+            sys.executable,
+            "-m",
+            "pytest",
             "-c",
             str(ini),
             "--rootdir",
-            str(workdir),
+            str(run.workdir),
             "-qq",
             "--no-header",
             "-p",
             "no:cacheprovider",
-            # The demo process imported anyio (through the server) before pytest started, so
-            # pytest cannot rewrite asserts in anyio's plugin; that is harmless here.
-            "-W",
-            "ignore::pytest.PytestAssertRewriteWarning",
             "--target-url",
-            f"{base}/webhook",
+            url,
             "--profile",
-            name,
+            run.name,
             "--role",
-            "receiver",
-            "--secret",
-            secret,
+            run.role,
+            *extra,
+            "--conformance-report",
+            str(report),
         ]
         if fast:
             argv += ["-m", "not slow"]
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
             argv += ["-p", "conformance.plugin"]
-        keep = _KeepReport()
-        code = int(pytest.main(argv, plugins=[keep]))
-        return code, keep.report
+        done = subprocess.run(argv, cwd=run.workdir, capture_output=True, text=True, check=False)
+    # The run's report lives in the throwaway directory: do not print its path.
+    output = "\n".join(
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if not line.startswith("report written to ")
+    )
+    data = json.loads(report.read_text("utf-8")) if report.is_file() else None
+    return _Result(
+        run=run,
+        code=done.returncode,
+        output=output,
+        report=data,
+        seconds=time.monotonic() - started,
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo for the chosen profiles and write the combined report."""
+    """Run the demo for the chosen profiles and roles and write the combined report."""
     names: list[str] = list(dict.fromkeys(args.profile or list_profiles()))  # each once
     profiles = [(name, load_profile(name)) for name in names]  # a bad name fails before any run
+    roles: list[Role] = list(dict.fromkeys(args.role or _ROLES))
     if args.report.is_dir():
         raise UsageError(f"--report {str(args.report)!r} is a directory; name a file")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="webhook-conformance-demo-") as tmp:
+        runs = []
+        for name, profile in profiles:
+            for role in roles:
+                workdir = Path(tmp) / profile.name / role
+                workdir.mkdir(parents=True)
+                runs.append(_Run(name=name, profile=profile, role=role, workdir=workdir))
+        # Sender runs first: they take longest, and mostly wait.
+        runs.sort(key=lambda r: r.role != "sender")
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            results = list(pool.map(lambda r: _play(r, fast=args.fast), runs))
+    results.sort(key=lambda r: (names.index(r.run.name), roles.index(r.run.role)))
     reports: list[dict[str, Any]] = []
     broken: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="webhook-conformance-demo-") as tmp:
-        for name, profile in profiles:
-            workdir = Path(tmp) / profile.name
-            workdir.mkdir()
-            code, report = _run_suite(name, profile, workdir, fast=args.fast)
-            if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or report is None:
-                broken.append(f"{profile.name} (pytest exit code {code})")
-                continue
-            reports.append(report)
+    for result in results:
+        print(f"\n== {result.run.profile.name} {result.run.role} ({result.seconds:.1f} s)")
+        print(result.output)
+        if result.code not in _FINISHED or result.report is None:
+            broken.append(f"{result.run.profile.name} {result.run.role} (exit code {result.code})")
+            continue
+        reports.append(result.report)
     summary = {o: sum(r["summary"][o] for r in reports) for o in _OUTCOMES}
     conformant = not broken and summary["failed"] == 0
     combined = {"conformant": conformant, "summary": summary, "profiles": reports}
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    _print_summary(reports, broken, args.report, conformant)
+    _print_summary(reports, broken, args.report, conformant, time.monotonic() - started)
     return 0 if conformant else 1
 
 
 def _print_summary(
-    reports: list[dict[str, Any]], broken: list[str], path: Path, conformant: bool
+    reports: list[dict[str, Any]], broken: list[str], path: Path, conformant: bool, took: float
 ) -> None:
-    # pytest has printed each profile's per-requirement results; this is the roll-up.
-    print("\nwebhook-conformance demo: the reference receiver, per profile")
-    width = max((len(r["profile"]) for r in reports), default=0)
+    # pytest has printed each run's per-requirement results; this is the roll-up.
+    print(f"\nwebhook-conformance demo: the reference implementations, in {took:.0f} s")
+    width = max((len(f"{r['profile']} {r['role']}") for r in reports), default=0)
     for report in reports:
         counts = ", ".join(f"{report['summary'][o]} {o}" for o in _OUTCOMES)
-        print(f"  {report['profile']:<{width}}  {counts}")
+        print(f"  {report['profile'] + ' ' + report['role']:<{width}}  {counts}")
     for line in broken:
         print(f"  {line}: the suite did not run to the end", file=sys.stderr)
     verdict = "every MUST requirement passes" if conformant else "some MUST requirement fails"

@@ -83,3 +83,71 @@ def test_typed_markers_ship() -> None:
     """Both packages ship py.typed so downstream type checkers use their annotations."""
     assert (ROOT / "conformance" / "py.typed").is_file()
     assert (ROOT / "reference" / "py.typed").is_file()
+
+
+#: The contract library's core: what profiles, signatures and payloads are. It knows
+#: nothing of checks, the plugin, pytest or HTTP clients.
+CORE = (
+    "_errors",
+    "_requirements",
+    "_roles",
+    "_resources",
+    "_schemas",
+    "_examples",
+    "_profile",
+    "_signing",
+)
+ROLE_PACKAGES = ("receiver", "sender")
+
+
+def _modules(relative: str) -> list[Path]:
+    base = ROOT / "conformance" / relative
+    return sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+
+
+def test_the_core_imports_no_checks_plugin_pytest_or_httpx() -> None:
+    """The core modules import nothing above them, and no test or HTTP machinery."""
+    banned = ("conformance.checks", "conformance.plugin", "conformance._suite",
+              "conformance._engine", "conformance._http", "pytest", "httpx")  # fmt: skip
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            m for m in _imported_modules(path) if m.startswith(banned)
+        )
+        for name in CORE
+        for path in _modules(name)
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_role_packages_do_not_import_each_other() -> None:
+    """A receiver check never reaches into the sender's package, nor the other way."""
+    offenders = {}
+    for role in ROLE_PACKAGES:
+        others = tuple(f"conformance.checks.{r}" for r in ROLE_PACKAGES if r != role)
+        for path in _modules(f"checks/{role}"):
+            bad = sorted(m for m in _imported_modules(path) if m.startswith(others))
+            if bad:
+                offenders[str(path.relative_to(ROOT))] = bad
+    assert offenders == {}
+
+
+def test_the_engine_knows_no_role() -> None:
+    """The engine (registry, runner, report, config) imports no role's checks."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            m for m in _imported_modules(path) if m.startswith("conformance.checks")
+        )
+        for path in _modules("_engine")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_role_names_are_defined_once() -> None:
+    """Only conformance/_roles.py spells out the tuple of role names."""
+    spelled = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "conformance").rglob("*.py")
+        if '"receiver", "sender", "management"' in path.read_text(encoding="utf-8")
+        or '"sender", "receiver", "management"' in path.read_text(encoding="utf-8")
+    ]
+    assert spelled == ["conformance/_roles.py"]

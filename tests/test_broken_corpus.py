@@ -32,9 +32,10 @@ from broken import (
 from broken._judge import Verdicts, disabled, judge_receiver, replaced
 
 from conformance import Profile, list_profiles, load_profile
-from conformance._report import Outcome
-from conformance.checks import CHECKS, CheckFunction, Target, cases_for
+from conformance._engine.registry import CheckFunction, cases_for
+from conformance._engine.runner import Outcome
 from conformance.checks._payloads import compact
+from conformance.checks.receiver import CHECKS, Target
 from reference import serve_in_thread
 
 pytestmark = pytest.mark.slow
@@ -85,7 +86,7 @@ def test_corpus_under(profile_name: str) -> None:
             grade = Outcome.FAILED if level == "MUST" else Outcome.NOT_STRICT
             if verdicts.outcome(key) is not grade:
                 problems.append(f"{defect}: {key} graded {verdicts.outcome(key).value}")
-    runnable = [c for c in cases_for(CHECKS, profile, "receiver") if c.skip_reason is None]
+    runnable = [c for c in cases_for(CHECKS, profile) if c.skip_reason is None]
     uncaught = [c.id for c in runnable if (c.requirement.key, c.name) not in caught]
     if uncaught:
         problems.append(f"cases no defect fails: {', '.join(uncaught)}")

@@ -569,6 +569,8 @@ def test_help_names_only_options_that_exist(capsys, tmp_path):
     _, help_text, _ = run(capsys, "--help")
     epilog = help_text[help_text.index("Test a webhook receiver") :]
     _, serve_help, _ = run(capsys, "serve", "receiver", "--help")
+    _, sender_help, _ = run(capsys, "serve", "sender", "--help")
+    serve_help += sender_help
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--help"]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         command[-1:-1] = ["-p", "conformance.plugin"]

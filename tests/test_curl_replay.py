@@ -29,7 +29,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from conformance import load_profile
-from conformance._http import CURL_BODY_LIMIT, Delivery, Exchange, format_failure, send
+from conformance._engine.runner import format_failure
+from conformance._http import CURL_BODY_LIMIT, Delivery, Exchange, send
 
 CURL = shutil.which("curl")
 SHELLS = ["bash", "sh"]
@@ -165,7 +166,7 @@ def check_replay(rig: Rig, delivery: Delivery) -> str:
         case_id="c",
         headline="h",
         expected="4xx",
-        exchange=exchange,
+        evidence=exchange,
         replay_hint="fresh for 300 s",
     )
     command = _command(message)
@@ -363,7 +364,7 @@ def test_a_large_body_is_read_from_a_file(rig: Rig, tmp_path: Path) -> None:
     delivery = _delivery(rig, body)
     exchange, _ = _send(rig, delivery)
     message = format_failure(
-        requirement=REQUIREMENT, case_id="c", headline="h", expected="e", exchange=exchange
+        requirement=REQUIREMENT, case_id="c", headline="h", expected="e", evidence=exchange
     )
     command = _command(message)
     assert command.startswith("# the body (")

@@ -1,5 +1,5 @@
-"""``webhook-conformance demo``: the reference receiver judged by the suite, in a subprocess
-so the demo's own pytest run is independent of this one."""
+"""``webhook-conformance demo``: the reference receiver and sender judged by the suite, in a
+subprocess so the demo's own pytest runs are independent of this one."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ def printed_paths(output: str, cwd: Path) -> set[Path]:
 
 
 def test_demo_one_profile_fast(tmp_path: Path) -> None:
-    """The demo runs the fast suite for one profile, exits 0 and writes the combined report:
-    the one file it leaves, and the one path it prints, which exists after it exits."""
+    """The demo runs the fast suite of both roles for one profile, exits 0 and writes the
+    combined report: the one file it leaves, and the one path it prints, which exists after
+    it exits."""
     report = tmp_path / "out" / "report.json"
     done = subprocess.run(
         [
@@ -49,15 +50,20 @@ def test_demo_one_profile_fast(tmp_path: Path) -> None:
     data = json.loads(report.read_text(encoding="utf-8"))
     assert set(data) == {"conformant", "summary", "profiles"}
     assert data["conformant"] is True
-    [profile] = data["profiles"]
-    assert (profile["profile"], profile["role"], profile["strict"]) == (
-        "zupertry",
-        "receiver",
-        False,
-    )
-    assert data["summary"] == profile["summary"]
-    assert profile["summary"]["failed"] == 0
+    receiver, sender = data["profiles"]
+    assert [(r["profile"], r["role"], r["strict"]) for r in (receiver, sender)] == [
+        ("zupertry", "receiver", False),
+        ("zupertry", "sender", False),
+    ]
+    assert data["summary"] == {
+        outcome: receiver["summary"][outcome] + sender["summary"][outcome]
+        for outcome in data["summary"]
+    }
+    assert data["summary"]["failed"] == 0
+    assert sender["summary"]["passed"] >= 10
     assert "passed   zupertry.receiver.raw-body: 4 cases passed" in done.stdout
+    assert "passed   zupertry.sender.retry-schedule: 1 case passed" in done.stdout
+    assert "zupertry sender " in done.stdout
     assert done.stdout.rstrip().endswith(
         f"report written to {report}; every MUST requirement passes"
     )
@@ -79,6 +85,18 @@ def test_demo_unknown_profile(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("webhook-conformance: error: unknown profile 'nope'")
     assert not (tmp_path / "conformance-report.json").exists()
+
+
+def test_demo_one_role(tmp_path: Path) -> None:
+    """--role narrows the demo to one role's runs."""
+    report = tmp_path / "r.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance._cli", "demo", "-p", "zta", "--role", "sender",
+         "--fast", "--report", str(report)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [r["role"] for r in json.loads(report.read_text("utf-8"))["profiles"]] == ["sender"]
 
 
 def test_report_path_that_is_a_directory_is_a_usage_error(

@@ -21,7 +21,8 @@ from broken import CorrectReceiver
 from broken._defects import AcceptsEverything, NoSizeLimit
 
 from conformance import Profile, list_profiles, load_profile
-from conformance.checks import CHECKS, cases_for
+from conformance._engine.registry import cases_for
+from conformance.checks.receiver import CHECKS
 from reference import serve_in_thread
 
 pytest_plugins = ["pytester"]
@@ -84,9 +85,27 @@ BASE = ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits", "--secret"
             id="unknown-profile",
         ),
         pytest.param(
+            [*BASE, "--role", "management"],
+            "ERROR: --role management: the management suite is not implemented yet "
+            "(implemented: receiver, sender)",
+            id="management-role",
+        ),
+        pytest.param(
             [*BASE, "--role", "sender"],
-            "ERROR: --role sender: the sender suite is not implemented yet (implemented: receiver)",
-            id="sender-role",
+            "ERROR: --secret applies to --role receiver: the sender suite picks a fresh secret "
+            "for every scenario and sends it in the trigger",
+            id="secret-with-sender",
+        ),
+        pytest.param(
+            ["--target-url", "http://127.0.0.1:9/w", "--profile", "zta", "--time-scale", "0.1"],
+            "ERROR: --time-scale applies to --role sender, not receiver",
+            id="sender-option-with-receiver",
+        ),
+        pytest.param(
+            ["--target-url", "http://127.0.0.1:9/w", "--profile", "zta", "--role", "sender",
+             "--time-scale", "2"],
+            "ERROR: --time-scale must be a number above 0 and at most 1, not '2'",
+            id="time-scale-too-large",
         ),
         pytest.param(
             [*BASE, "--timeout", "1e12"],
@@ -105,7 +124,7 @@ BASE = ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits", "--secret"
         ),
         pytest.param(
             ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits"],
-            "ERROR: --secret (or $WEBHOOK_SECRET) is required with --target-url",
+            "ERROR: --secret (or $WEBHOOK_SECRET) is required with --role receiver",
             id="missing-secret",
         ),
         pytest.param(
@@ -153,7 +172,7 @@ def test_secret_from_environment(
     """WEBHOOK_SECRET stands in for --secret."""
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     result = pytester.runpytest("--target-url", url, "--profile", "zaits", "-k", "idempotent")
-    result.assert_outcomes(passed=1, deselected=len(cases_for(CHECKS, ZAITS, "receiver")) - 1)
+    result.assert_outcomes(passed=1, deselected=len(cases_for(CHECKS, ZAITS)) - 1)
 
 
 def test_unreachable_target_names_the_url(pytester: pytest.Pytester) -> None:
@@ -190,7 +209,7 @@ def test_collects_the_bundled_suite_with_requirement_ids(
     result = pytester.runpytest(*_args(url, "--collect-only", "-q"))
     expected = [
         f"*test_receiver.py::test_receiver[[]{c.id}[]]"
-        for c in cases_for(CHECKS, ZAITS, "receiver")
+        for c in cases_for(CHECKS, ZAITS)
     ]
     result.stdout.fnmatch_lines(expected, consecutive=True)
     result.stdout.no_fnmatch_line("*test_local*")
@@ -245,7 +264,7 @@ def test_not_slow_deselects_slow_checks(pytester: pytest.Pytester, url: str) -> 
         *_args(url, "-m", "not slow", "--conformance-report", "report.json")
     )
     result.assert_outcomes(
-        passed=len(cases_for(CHECKS, ZAITS, "receiver")) - 3, skipped=1, deselected=2
+        passed=len(cases_for(CHECKS, ZAITS)) - 3, skipped=1, deselected=2
     )
     report = _report(pytester)
     slow = {"zaits.receiver.responds-in-time", "zaits.receiver.accepts-max-payload"}

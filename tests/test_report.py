@@ -12,18 +12,20 @@ import httpx
 import pytest
 
 from conformance import Requirement, Source, load_profile
+from conformance._engine.failures import CheckFailure, NotApplicable
+from conformance._engine.registry import Case, Check
+from conformance._engine.report import Report
+from conformance._engine.runner import CaseResult, Outcome, format_failure, grade, judge
 from conformance._http import (
     NO_ANSWER,
     Delivery,
     Exchange,
     _kind,
     excerpt,
-    format_failure,
     render_curl,
     send,
 )
-from conformance._report import CaseResult, Outcome, Report, grade, judge
-from conformance.checks import Case, Check, CheckFailure, NotApplicable, Target
+from conformance.checks.receiver import Target
 
 MUST = Requirement(
     id="demo.receiver.rejects-bad-signature",
@@ -213,7 +215,7 @@ def test_curl_reproduces_the_bytes(tmp_path: Path, body: bytes, shown: str) -> N
     if shown == "in-failure-message":
         exchange = Exchange(request=_delivery(body), status=500, reason="", body=b"", elapsed=0)
         message = format_failure(
-            requirement=MUST, case_id="c", headline="h", expected="2xx", exchange=exchange
+            requirement=MUST, case_id="c", headline="h", expected="2xx", evidence=exchange
         )
         command = message.split("Reproduce:\n", 1)[1]
     fake = tmp_path / "curl"
@@ -249,7 +251,7 @@ def test_failure_message() -> None:
         case_id=MUST.id + "-truncated",
         headline="expected 4xx, got 500 Internal Server Error (a server error)",
         expected="4xx (the delivery is refused)",
-        exchange=exchange,
+        evidence=exchange,
         replay_hint="fresh for 300 s",
     )
     assert text == (
@@ -282,12 +284,12 @@ def test_failure_message_without_an_answer() -> None:
         case_id=MUST.id,
         headline="h",
         expected="e",
-        exchange=exchange,
+        evidence=exchange,
         detail="more",
     )
     assert text.splitlines()[3:5] == [
-        "Received: no answer within the timeout (ReadTimeout: timed out) after 10.00 s",
         "more",
+        "Received: no answer within the timeout (ReadTimeout: timed out) after 10.00 s",
     ]
 
 
@@ -308,7 +310,7 @@ def test_what_the_target_sent_cannot_break_the_message() -> None:
         body=hostile.encode(),
     )
     text = format_failure(
-        requirement=MUST, case_id=MUST.id, headline="h", expected="e", exchange=exchange
+        requirement=MUST, case_id=MUST.id, headline="h", expected="e", evidence=exchange
     )
     shown = text.split("Reproduce:")[0]
     assert "\x1b" not in shown
@@ -369,7 +371,7 @@ def _judge(run, *, level: str = "MUST", strict: bool = False):
     case = Case(requirement=requirement, check=Check(key=requirement.key, run=run), name="x")
     with httpx.Client() as client:
         target = Target(url=URL, profile=profile, secret="s", timeout=1.0, client=client)
-        return judge(case, target, strict=strict)
+        return judge(case, target, strict=strict, replay_hint=target.replay_hint)
 
 
 def test_judge_grades_a_failure_with_the_replay_hint() -> None:
@@ -377,7 +379,7 @@ def test_judge_grades_a_failure_with_the_replay_hint() -> None:
 
     def run(target, case):
         exchange = Exchange(request=_delivery(b"{}"), status=200, reason="OK")
-        raise CheckFailure("expected 4xx, got 200 OK", expected="4xx", exchange=exchange)
+        raise CheckFailure("expected 4xx, got 200 OK", expected="4xx", evidence=exchange)
 
     result, fails = _judge(run, level="SHOULD")
     assert (result.outcome, fails, result.summary) == (

@@ -13,10 +13,13 @@ from typing import Any
 
 import pytest
 
-from conformance._config import ROLE, ROLES, TARGET_URL, SuiteConfig
-from conformance._report import Report
-from conformance.checks import CHECKS, Target, cases_for
-from conformance.checks._target import make_client
+from conformance._engine.config import ROLE, TARGET_URL, SuiteConfig
+from conformance._engine.registry import cases_for
+from conformance._engine.report import Report
+from conformance._roles import ROLES
+from conformance.checks import registry_for
+from conformance.checks.receiver import Target, make_client
+from conformance.checks.sender import SenderRun
 from conformance.plugin import CASE_FIXTURE, _State, _state
 
 
@@ -32,7 +35,7 @@ def _params(config: pytest.Config, role: str) -> list[Any]:
         skip = pytest.mark.skip(reason=f"runs with {TARGET_URL} and {ROLE} {role}")
         return [pytest.param(None, id="no-target", marks=skip)]
     params = []
-    for case in cases_for(CHECKS, state.config.profile, role):
+    for case in cases_for(registry_for(role), state.config.profile):
         marks = [pytest.mark.skip(reason=case.skip_reason)] if case.skip_reason else []
         if case.check is not None and case.check.slow:
             marks.append(pytest.mark.slow)
@@ -64,3 +67,11 @@ def conformance_target(conformance_config: SuiteConfig) -> Iterator[Target]:
     """The system under test, with one HTTP client for the whole session."""
     with make_client(conformance_config.timeout) as client:
         yield Target.of(conformance_config, client)
+
+
+@pytest.fixture(scope="session")
+def conformance_sender_run(pytestconfig: pytest.Config) -> SenderRun:
+    """The sender run the plugin started at session start: capture server and scenarios."""
+    run = _require(pytestconfig).run
+    assert run is not None, "the plugin starts the sender run when the session starts"
+    return run

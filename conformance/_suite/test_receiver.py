@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from conformance._config import SuiteConfig
-from conformance._report import Outcome, Report, judge
-from conformance.checks import Case, Target
-from conformance.plugin import NOT_STRICT_PROPERTY
+from conformance._engine.config import SuiteConfig
+from conformance._engine.registry import Case
+from conformance._engine.report import Report
+from conformance._suite._judging import run_case
+from conformance.checks.receiver import Target
 
 
 def test_receiver(
@@ -21,11 +22,11 @@ def test_receiver(
     request: pytest.FixtureRequest,
 ) -> None:
     """The target meets the requirement in this case (graded: MUST fails, SHOULD not-strict)."""
-    result, fails = judge(receiver_case, conformance_target, strict=conformance_config.strict)
-    conformance_report.record(receiver_case.requirement.id, result)
-    if result.outcome is Outcome.SKIPPED:
-        pytest.skip(result.summary)
-    if fails:
-        pytest.fail(result.message, pytrace=False)
-    if result.outcome is Outcome.NOT_STRICT:
-        request.node.user_properties.append((NOT_STRICT_PROPERTY, result.summary))
+    run_case(
+        receiver_case,
+        conformance_target,
+        strict=conformance_config.strict,
+        report=conformance_report,
+        request=request,
+        replay_hint=conformance_target.replay_hint,
+    )

@@ -1,36 +1,27 @@
-"""Black-box checks, one module per family, registered by requirement key in ``CHECKS``.
-
-``receiver_signature`` (valid, missing, bad and tampered signatures; raw bytes),
-``receiver_timestamps`` (replay tolerance), ``receiver_behaviour`` (duplicates, unknown and
-out-of-order events, malformed bodies) and ``receiver_limits`` (burst timing, payload size).
+"""Black-box checks, one package per role, each with its registry of checks by requirement
+key: ``receiver`` (a ``Target`` to send deliveries to) and ``sender`` (a ``SenderRun``
+that triggers the sender and captures what it delivers). The role packages never import
+each other; what they share (payloads drawn from the schemas) is ``checks._payloads``.
 """
 
-from conformance.checks import (  # noqa: F401 - imported to register their checks
-    receiver_behaviour,
-    receiver_limits,
-    receiver_signature,
-    receiver_timestamps,
-)
-from conformance.checks._registry import (
-    CHECKS,
-    Case,
-    Check,
-    CheckFailure,
-    CheckFunction,
-    NotApplicable,
-    Registry,
-    cases_for,
-)
-from conformance.checks._target import Target
+from __future__ import annotations
 
-__all__ = [
-    "CHECKS",
-    "Case",
-    "Check",
-    "CheckFailure",
-    "CheckFunction",
-    "NotApplicable",
-    "Registry",
-    "Target",
-    "cases_for",
-]
+from collections.abc import Mapping
+from typing import Any
+
+from conformance._engine.registry import Registry
+from conformance._roles import Role
+from conformance.checks import receiver, sender
+
+__all__ = ["REGISTRIES", "registry_for"]
+
+#: Each implemented role's registry.
+REGISTRIES: Mapping[Role, Registry[Any]] = {
+    "receiver": receiver.CHECKS,
+    "sender": sender.CHECKS,
+}
+
+
+def registry_for(role: Role) -> Registry[Any]:
+    """The role's registry (an empty one for a role without checks yet)."""
+    return REGISTRIES.get(role) or Registry(role)

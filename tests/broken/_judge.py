@@ -1,5 +1,5 @@
 """Judge a receiver with the suite's checks in this process, case by case, exactly as the
-plugin's test does (``conformance._report.judge``), without starting a pytest run per receiver.
+plugin's test does (``conformance._engine.runner.judge``), without a pytest run per receiver.
 
 The corpus tests run every broken receiver this way; one control run per profile goes through
 the plugin in a subprocess (``tests/_suite_runner.py``), so the plugin path is covered too.
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from conformance import Profile
-from conformance._report import CaseResult, Outcome, judge
-from conformance.checks import CHECKS, Case, Check, CheckFunction, Target, cases_for
-from conformance.checks._target import make_client
+from conformance._engine.registry import Case, Check, CheckFunction, cases_for
+from conformance._engine.runner import CaseResult, Outcome, judge
+from conformance.checks.receiver import CHECKS, Target, make_client
 
 __all__ = ["VIOLATED", "Verdicts", "disabled", "judge_receiver", "replaced"]
 
@@ -56,7 +56,7 @@ def judge_receiver(url: str, profile: Profile, secret: str, *, timeout: float) -
     results = []
     with make_client(timeout) as client:
         target = Target(url=url, profile=profile, secret=secret, timeout=timeout, client=client)
-        for case in cases_for(CHECKS, profile, "receiver"):
+        for case in cases_for(CHECKS, profile):
             result, _ = judge(case, target, strict=False)
             if result.summary.startswith(_CRASHED):
                 raise AssertionError(result.message)
@@ -80,12 +80,8 @@ def replaced(key: str, run: CheckFunction, case: str | None = None) -> Iterator[
     def mutant(target: Target, name: str | None) -> None:
         return run(target, name) if case is None or name == case else kept(target, name)
 
-    checks = CHECKS._checks
-    checks[key] = replace(original, run=mutant)
-    try:
+    with CHECKS.replaced(key, mutant):
         yield original
-    finally:
-        checks[key] = original
 
 
 def disabled(key: str, case: str | None = None) -> AbstractContextManager[Check]:

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from broken import BROKEN, SUITE_TIMEOUT, applies, secret_for
 from broken._judge import judge_receiver
 from conformance import list_profiles, load_profile
-from conformance.checks import CHECKS, cases_for
+from conformance._engine.registry import cases_for
+from conformance.checks.receiver import CHECKS
 from reference import serve_in_thread
 
 
@@ -34,7 +35,7 @@ def main(names: list[str]) -> None:
     for profile in profiles:
         all_cases |= {
             (profile.name, c.requirement.key, c.name)
-            for c in cases_for(CHECKS, profile, "receiver")
+            for c in cases_for(CHECKS, profile)
             if c.skip_reason is None
         }
         for defect, factory in BROKEN.items():

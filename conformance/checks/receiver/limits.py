@@ -7,10 +7,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from conformance._engine.failures import CheckFailure, NotApplicable
 from conformance._http import Exchange
 from conformance.checks._payloads import padded
-from conformance.checks._registry import CHECKS, CheckFailure, NotApplicable
-from conformance.checks._target import ACCEPTED, Target
+from conformance.checks.receiver._checks import CHECKS
+from conformance.checks.receiver._target import ACCEPTED, Target
 
 __all__: list[str] = []
 
@@ -51,7 +52,7 @@ def responds_in_time(target: Target, case: str | None) -> None:
         raise CheckFailure(
             f"of {BURST} concurrent deliveries, " + " and ".join(parts),
             expected=f"{ACCEPTED} within {target.timeout:g} s, for every delivery",
-            exchange=(late + refused)[0],
+            evidence=(late + refused)[0],
             detail="Not acknowledged in time:\n" + "\n".join(lines),
         )
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from conformance._config import SuiteConfig
+from conformance._engine.config import SuiteConfig
+from conformance._engine.failures import CheckFailure
 from conformance._http import Delivery, Exchange, send
 from conformance._profile import Profile
 from conformance._signing import (
@@ -28,7 +29,6 @@ from conformance._signing import (
     split_header,
 )
 from conformance.checks._payloads import compact, fresh_example
-from conformance.checks._registry import CheckFailure
 
 __all__ = ["ACCEPTED", "REJECTED", "Target", "make_client"]
 
@@ -56,8 +56,8 @@ class Target:
         return cls(
             url=suite.target_url,
             profile=suite.profile,
-            secret=suite.secret,
-            timeout=suite.timeout,
+            secret=suite.receiver.secret,
+            timeout=suite.receiver.timeout,
             client=client,
         )
 
@@ -194,7 +194,7 @@ class Target:
         """Raise unless the answer is 2xx."""
         if exchange.status is not None and exchange.status // 100 == 2:
             return
-        raise CheckFailure(_headline(what, "2xx", exchange), expected=ACCEPTED, exchange=exchange)
+        raise CheckFailure(_headline(what, "2xx", exchange), expected=ACCEPTED, evidence=exchange)
 
     def rejected(self, exchange: Exchange, *, what: str = "", refusal_ok: bool = False) -> None:
         """Raise unless the answer is 4xx (or, with ``refusal_ok``, the server cut the
@@ -203,7 +203,7 @@ class Target:
             return
         if refusal_ok and exchange.error == "reset":
             return
-        raise CheckFailure(_headline(what, "4xx", exchange), expected=REJECTED, exchange=exchange)
+        raise CheckFailure(_headline(what, "4xx", exchange), expected=REJECTED, evidence=exchange)
 
     def status(self, exchange: Exchange, expected: int, *, what: str = "") -> None:
         """Raise unless the answer has exactly ``expected`` status."""
@@ -212,7 +212,7 @@ class Target:
         raise CheckFailure(
             _headline(what, str(expected), exchange),
             expected=f"{expected}",
-            exchange=exchange,
+            evidence=exchange,
         )
 
 

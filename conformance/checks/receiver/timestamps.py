@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from conformance._profile import TimestampSpec
 from conformance.checks._payloads import compact
-from conformance.checks._registry import CHECKS
-from conformance.checks._target import Target
+from conformance.checks.receiver._checks import CHECKS
+from conformance.checks.receiver._target import Target
 
 __all__: list[str] = []
 

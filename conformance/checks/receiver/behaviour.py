@@ -8,11 +8,12 @@ import re
 from itertools import product
 from typing import Any
 
+from conformance._engine.failures import CheckFailure, NotApplicable
 from conformance._http import Exchange
 from conformance._profile import Profile
 from conformance.checks._payloads import compact, is_valid, parts, refreshed, set_at
-from conformance.checks._registry import CHECKS, CheckFailure, NotApplicable
-from conformance.checks._target import REJECTED, Target
+from conformance.checks.receiver._checks import CHECKS
+from conformance.checks.receiver._target import REJECTED, Target
 
 __all__: list[str] = []
 
@@ -59,7 +60,7 @@ def duplicate_response(target: Target, case: str | None) -> None:
         raise CheckFailure(
             f"the second delivery was not answered with {shown}",
             expected=f"2xx with the body {shown}",
-            exchange=second,
+            evidence=second,
         )
 
 
@@ -206,7 +207,7 @@ def malformed_signed_no_5xx(target: Target, case: str | None) -> None:
         raise CheckFailure(
             f"expected 2xx or 4xx, got {exchange.describe()}{server}",
             expected="2xx (stored) or 4xx (refused), never 5xx",
-            exchange=exchange,
+            evidence=exchange,
         )
 
 
@@ -218,5 +219,5 @@ def malformed_signed_refused(target: Target, case: str | None) -> None:
         raise CheckFailure(
             f"expected 4xx, got {exchange.describe()} (accepted)",
             expected=REJECTED,
-            exchange=exchange,
+            evidence=exchange,
         )

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from conformance._config import SECRET, TARGET_URL
+from conformance._engine.config import SECRET, TARGET_URL
 from conformance._http import Exchange, excerpt, render_curl
 from conformance._profile import Scheme, SignatureScheme
 from conformance._signing import scheme_for
-from conformance.checks._target import Target
+from conformance.checks.receiver._target import Target
 
 __all__ = ["Diagnosis", "preflight"]
 

@@ -1,112 +1,28 @@
-"""Graded outcomes per requirement, the JSON report and the terminal summary.
-
-Grades follow Autobahn's testsuite and h2spec: a MUST violation *fails*; a SHOULD (or MAY)
-violation is *not-strict*, reported without failing the run unless ``--strict`` is on (a MAY
-violation never fails the run);
-a requirement that was not run (verified by inspection, deselected) is *skipped*. A
-requirement checked by several cases takes its worst case's grade.
-"""
+"""The graded report of one run: outcomes per requirement, the JSON file and the terminal
+summary (grading itself is ``conformance._engine.runner``)."""
 
 from __future__ import annotations
 
-import enum
 import json
-import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from conformance._config import SuiteConfig
-from conformance._http import format_failure
+from conformance._engine.config import SuiteConfig
+from conformance._engine.registry import Case
+from conformance._engine.runner import CaseResult, Outcome
 from conformance._requirements import Requirement
-from conformance.checks import Case, CheckFailure, NotApplicable, Target
-from conformance.checks._preflight import Diagnosis
 
-__all__ = ["CaseResult", "Outcome", "Report", "Verdict", "format_counts", "grade", "judge"]
+__all__ = ["Notice", "Report", "format_counts"]
 
 
-class Outcome(enum.Enum):
-    PASSED = "passed"
-    FAILED = "failed"
-    NOT_STRICT = "not-strict"
-    SKIPPED = "skipped"
+class Notice(Protocol):
+    """One reason, found before the checks, that explains a run failing everywhere (a wrong
+    secret, a wrong URL): the terminal shows it first and the JSON report carries it."""
 
-    @property
-    def rank(self) -> int:
-        """Worse outcomes rank higher; a requirement takes its worst case's outcome."""
-        return _RANK[self]
+    def lines(self) -> list[str]: ...
 
-    @property
-    def label(self) -> str:
-        text: str = self.value
-        return text.upper() if self in (Outcome.FAILED, Outcome.NOT_STRICT) else text
-
-
-_RANK = {Outcome.SKIPPED: 0, Outcome.PASSED: 1, Outcome.NOT_STRICT: 2, Outcome.FAILED: 3}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Verdict:
-    """How one case is graded, and whether its pytest test fails."""
-
-    outcome: Outcome
-    fails_test: bool
-
-
-def grade(requirement: Requirement, *, violated: bool, strict: bool) -> Verdict:
-    """A MUST violation fails; a SHOULD violation is not-strict, failing the test only in
-    strict mode; a MAY violation is not-strict and never fails (MAY is optional behaviour:
-    reported, never demanded)."""
-    if not violated:
-        return Verdict(outcome=Outcome.PASSED, fails_test=False)
-    if requirement.level == "MUST":
-        return Verdict(outcome=Outcome.FAILED, fails_test=True)
-    return Verdict(outcome=Outcome.NOT_STRICT, fails_test=strict and requirement.level == "SHOULD")
-
-
-def judge(case: Case, target: Target, *, strict: bool) -> tuple[CaseResult, bool]:
-    """Run one case against the target and grade it: the result, and whether its pytest test
-    fails."""
-    if case.check is None or case.skip_reason is not None:
-        return CaseResult(
-            id=case.id, outcome=Outcome.SKIPPED, summary=case.skip_reason or ""
-        ), False
-    try:
-        case.check.run(target, case.name)
-    except NotApplicable as exc:
-        return CaseResult(id=case.id, outcome=Outcome.SKIPPED, summary=str(exc)), False
-    except CheckFailure as failure:
-        verdict = grade(case.requirement, violated=True, strict=strict)
-        message = format_failure(
-            requirement=case.requirement,
-            case_id=case.id,
-            headline=failure.headline,
-            expected=failure.expected,
-            exchange=failure.exchange,
-            detail=failure.detail,
-            replay_hint=target.replay_hint,
-        )
-        summary = f"{case.name}: {failure.headline}" if case.name else failure.headline
-        result = CaseResult(id=case.id, outcome=verdict.outcome, summary=summary, message=message)
-        return result, verdict.fails_test
-    except Exception as exc:  # a bug in a check must never pass as conformance
-        summary = f"the check itself failed: {type(exc).__name__}: {exc}"
-        message = f"{case.id}: {summary}\n{traceback.format_exc()}"
-        return CaseResult(
-            id=case.id, outcome=Outcome.FAILED, summary=summary, message=message
-        ), True
-    return CaseResult(id=case.id, outcome=Outcome.PASSED), False
-
-
-@dataclass(frozen=True, kw_only=True)
-class CaseResult:
-    """One case of a requirement: ``summary`` is one line, ``message`` the full text."""
-
-    id: str
-    outcome: Outcome
-    summary: str = ""
-    message: str = ""
+    def as_dict(self) -> dict[str, Any]: ...
 
 
 class Report:
@@ -134,7 +50,7 @@ class Report:
         self._reasons = dict(reasons or {})
         self._cases: dict[str, list[CaseResult]] = {r.id: [] for r in self.requirements}
         #: Why the correctly signed delivery sent before the checks was not acknowledged.
-        self.diagnosis: Diagnosis | None = None
+        self.diagnosis: Notice | None = None
 
     @classmethod
     def for_suite(cls, suite: SuiteConfig, cases: Iterable[Case]) -> Report:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance._engine.failures import NotApplicable
 from conformance._examples import document_examples
 from conformance._profile import Profile
 from conformance._signing import fresh_header_value
@@ -16,8 +17,8 @@ from conformance.checks._payloads import (
     examples,
     with_text,
 )
-from conformance.checks._registry import CHECKS, NotApplicable
-from conformance.checks._target import Target
+from conformance.checks.receiver._checks import CHECKS
+from conformance.checks.receiver._target import Target
 
 __all__: list[str] = []
 
