@@ -228,6 +228,8 @@ def _describe(clients: dict[str, httpx.Client], event: Triggered) -> str:
 def _retryable(profile: Profile, status: int | None, error: str | None) -> bool:
     policy = profile.delivery
     if status is not None:
+        if status in policy.disable_on_status:
+            return False  # it disables the endpoint instead (Standard Webhooks' 410)
         return not policy.is_success(status) and policy.retries_status(status)
     if error is not None and error.startswith("timeout"):
         return bool(policy.retry_on_timeout)
@@ -372,7 +374,10 @@ def _judge(event: Triggered, view: dict[str, Any], captures: list[Capture]) -> J
             retried = _retryable(profile, last["status"], last["error"])
             if last["outcome"] != "failed" or (retried and last["attempt"] < policy.max_attempts):
                 problem("policy", f"failed with attempts left: {summary}")
-            expected = "no attempt left" if retried else "not retried"
+            if last["status"] in policy.disable_on_status:
+                expected = "the endpoint is disabled"
+            else:
+                expected = "no attempt left" if retried else "not retried"
             if expected not in (view["last_error"] or ""):
                 problem("policy", f"last_error {view['last_error']!r} does not say {expected!r}")
 

@@ -21,6 +21,7 @@ import pathlib
 import re
 import secrets
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -152,7 +153,11 @@ def _hypothesis_storage() -> Iterator[None]:
         yield
 
 
-@cache
+#: Hypothesis is not thread-safe (the sender suite's scenarios draw from several threads):
+#: one drawing at a time.
+_DRAWING = threading.Lock()
+
+
 def examples(profile: Profile, event: str) -> tuple[Any, ...]:
     """``EXAMPLES_PER_EVENT`` valid payloads of one event, minimal first, always the same
     (drawn with hypothesis's storage out of the current directory: ``_hypothesis_storage``).
@@ -160,7 +165,14 @@ def examples(profile: Profile, event: str) -> tuple[Any, ...]:
     The drawing is deterministic, and slow for large schemas (GitHub's ``push`` takes
     seconds), so its result is kept in the user's cache directory, keyed by the schema: one
     drawing per machine, not per run or per process. A cached example that no longer
-    validates (a changed format checker) is drawn again."""
+    validates (a changed format checker) is drawn again. Safe to call from several threads:
+    one drawing runs at a time."""
+    with _DRAWING:
+        return _examples(profile, event)
+
+
+@cache
+def _examples(profile: Profile, event: str) -> tuple[Any, ...]:
     validator = _validator(profile, event)
     schema = resolved_schema(profile, payload_schema(profile, event))
     path = _examples_file(schema)
