@@ -158,6 +158,7 @@ def _hypothesis_storage() -> Iterator[None]:
 _DRAWING = threading.Lock()
 
 
+@cache
 def examples(profile: Profile, event: str) -> tuple[Any, ...]:
     """``EXAMPLES_PER_EVENT`` valid payloads of one event, minimal first, always the same
     (drawn with hypothesis's storage out of the current directory: ``_hypothesis_storage``).
@@ -168,11 +169,10 @@ def examples(profile: Profile, event: str) -> tuple[Any, ...]:
     validates (a changed format checker) is drawn again. Safe to call from several threads:
     one drawing runs at a time."""
     with _DRAWING:
-        return _examples(profile, event)
+        return _draw(profile, event)
 
 
-@cache
-def _examples(profile: Profile, event: str) -> tuple[Any, ...]:
+def _draw(profile: Profile, event: str) -> tuple[Any, ...]:
     validator = _validator(profile, event)
     schema = resolved_schema(profile, payload_schema(profile, event))
     path = _examples_file(schema)
