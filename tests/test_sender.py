@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +39,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 import yaml
+from _polling import wait_for
 
 from conformance import (
     Profile,
@@ -209,17 +210,6 @@ def triggered(client: httpx.Client, **fields: Any) -> str:
     assert isinstance(event_id, str)
     assert event_id
     return event_id
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.005)
 
 
 def delivery(client: httpx.Client, event_id: str) -> dict[str, Any]:
@@ -483,9 +473,11 @@ def _assert_on_schedule(
     view: dict[str, Any],
     records: list[Captured],
     *,
-    median: float = 0.01,
+    median: float = 0.03,
 ) -> None:
-    """Never early; late by a few ms as a rule (the median). A single attempt may be late by
+    """Never early; late by a few ms as a rule (the median: a few ms on a quiet machine, up
+    to tens of ms when the test run shares both cores; a coarse poll would be late by its
+    whole period). A single attempt may be late by
     a pause of the test process (a full garbage collection of hypothesis's heap, in the
     thread that runs the sender); the wire view adds both requests' travel. Offsets from the
     first attempt count from its logged start in both views (its arrival also carries the

@@ -192,7 +192,8 @@ DEFECTS: tuple[Defect, ...] = (
         name="one-delivery-id-for-all",
         sender=_defects.OneDeliveryIdForAll,
         profile="github",
-        caught_by="sender.delivery-guid",
+        caught_by="sender.stable-event-id",
+        cases=_cases("distinct"),
     ),
     Defect(
         # ZTA identifies an event by its body's digest: no id check applies to it.

@@ -166,7 +166,11 @@ def _keys(run: SenderRun, scenario: Scenario) -> list[str | None]:
     "sender.stable-event-id",
     scenarios=("exhausted", "delivered", "client-error"),
     cases=("retries", "distinct"),
-    also={"sender.stable-webhook-id": None, "sender.one-terminal-event": ("retries",)},
+    also={
+        "sender.stable-webhook-id": None,
+        "sender.one-terminal-event": ("retries",),
+        "sender.delivery-guid": ("distinct",),
+    },
 )
 def stable_event_id(run: SenderRun, case: str | None) -> None:
     """The key receivers deduplicate on is the same on every attempt of one event
@@ -283,25 +287,3 @@ def honours_retry_after(run: SenderRun, case: str | None) -> None:
             f"attempt #2 came {waited:.3f} s after the answer with Retry-After: {header}",
             expected=f"attempt #2 at least {header} s after the 429",
         )
-
-
-@register("sender.delivery-guid", scenarios=("delivered", "exhausted", "client-error"))
-def delivery_guid(run: SenderRun, case: str | None) -> None:
-    """Distinct events carry distinct delivery ids."""
-    header = run.profile.envelope.event_id_header
-    if header is None:
-        raise NotApplicable(f"{run.profile.name} carries no delivery id header")
-    seen: dict[str, Scenario] = {}
-    for name in ("delivered", "exhausted", "client-error"):
-        scenario = _played(run, name)
-        value = scenario.attempts[0].header(header)
-        if value is None:
-            continue  # required-headers reports it
-        if value in seen:
-            raise scenario.fail(
-                run.scale,
-                f"events of scenarios {seen[value].spec.name} and {name} both carry "
-                f"{header}: {value}",
-                expected=f"a {header} of its own for every event",
-            )
-        seen[value] = scenario
