@@ -152,6 +152,8 @@ class Scenario:
     secret: str = field(repr=False)
     event_type: str
     data: Any
+    #: The time scale the trigger asked for.
+    scale: float
     trigger: Exchange | None = None
     event_id: str | None = None
     started: float = 0.0
@@ -162,13 +164,10 @@ class Scenario:
     follow_up: Exchange | None = None
     problem: str | None = None
 
-    def fail(self, scale: float, headline: str, *, expected: str, detail: str = "") -> CheckFailure:
+    def fail(self, headline: str, *, expected: str, detail: str = "") -> CheckFailure:
         """A failure whose evidence is this scenario's trigger and capture."""
         return CheckFailure(
-            headline,
-            expected=expected,
-            evidence=Captured(scenario=self, scale=scale),
-            detail=detail,
+            headline, expected=expected, evidence=Captured(scenario=self), detail=detail
         )
 
 
@@ -178,11 +177,10 @@ class Captured:
     answered, and each captured attempt with its arrival time, headers and body."""
 
     scenario: Scenario
-    scale: float
 
     def render(self, *, replay_hint: str = "") -> list[str]:
         s = self.scenario
-        lines = [f"Scenario {s.spec.name}: {s.spec.what} (time scale {self.scale:g})"]
+        lines = [f"Scenario {s.spec.name}: {s.spec.what} (time scale {s.scale:g})"]
         if s.trigger is not None:
             answer = s.trigger.describe()
             if s.trigger.body:
@@ -325,6 +323,7 @@ class SenderRun:
             secret=generate_secret(self.profile.signature),
             event_type=event,
             data=data,
+            scale=self.scale,
         )
         self.capture.expect(token, spec.script(self.profile, url))
         scenario.started = time.monotonic()

@@ -42,9 +42,7 @@ def _attempts(run: SenderRun) -> Iterator[tuple[Scenario, Attempt]]:
         scenario = run.scenario(name)
         problem = scenario.problem or (None if scenario.attempts else "nothing was delivered")
         if problem is not None:
-            raise scenario.fail(
-                run.scale, f"{name}: {problem}", expected="the triggered event, delivered"
-            )
+            raise scenario.fail(f"{name}: {problem}", expected="the triggered event, delivered")
         for attempt in scenario.attempts:
             yield scenario, attempt
 
@@ -58,7 +56,6 @@ def _payload(scenario: Scenario, attempt: Attempt, run: SenderRun) -> Any:
         return json.loads(attempt.body)
     except ValueError as exc:
         raise scenario.fail(
-            run.scale,
             f"attempt #{attempt.number}: the body is not JSON ({exc})",
             expected=f"a {run.profile.envelope.content_type} body",
         ) from None
@@ -98,7 +95,6 @@ def required_headers(run: SenderRun, case: str | None) -> None:
         if value is None:
             if header.required:
                 raise scenario.fail(
-                    run.scale,
                     f"attempt #{attempt.number} has no {header.name} header",
                     expected=f"every attempt carries {header.name}",
                 )
@@ -106,13 +102,11 @@ def required_headers(run: SenderRun, case: str | None) -> None:
         if header.name.lower() == "content-type":
             if _media_type(value) != profile.envelope.content_type:
                 raise scenario.fail(
-                    run.scale,
                     f"attempt #{attempt.number}: Content-Type is {value!r}",
                     expected=f"Content-Type: {profile.envelope.content_type}",
                 )
         elif header.pattern is not None and not re.search(header.pattern, value):
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}: {header.name} {value!r} does not "
                 f"match {header.pattern}",
                 expected=f"{header.name} matching {header.pattern}",
@@ -136,7 +130,6 @@ def event_header(run: SenderRun, case: str | None) -> None:
         named = profile.envelope.event_type_header
         if named is not None and got.get(named.lower()) != scenario.event_type:
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}: {named} is {got.get(named.lower())!r}, "
                 f"the event triggered is {scenario.event_type!r}",
                 expected=f"{named}: {scenario.event_type}",
@@ -150,7 +143,6 @@ def event_header(run: SenderRun, case: str | None) -> None:
                 continue  # the payload check reports a missing field
             if got.get(header.name.lower()) != str(wanted):
                 raise scenario.fail(
-                    run.scale,
                     f"attempt #{attempt.number}: {header.name} is "
                     f"{got.get(header.name.lower())!r}, the body's {header.equals} is {wanted!r}",
                     expected=f"{header.name} equal to the body's {header.equals}",
@@ -232,7 +224,6 @@ def signs_raw_body(run: SenderRun, case: str | None) -> None:
                 msg_id=headers.get(sig.id_header.lower()) if sig.id_header else None,
             )
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}: the signature does not verify over "
                 "the body received, with the trigger's secret",
                 expected=f"{sig.header} signed over the exact bytes sent",
@@ -256,7 +247,6 @@ def signs_sent_timestamp(run: SenderRun, case: str | None) -> None:
         signed = signed_timestamp(run, scenario, attempt)
         if signed is not None and signed != sent:
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}: the {spec.where} sent is {sent!r}, "
                 f"but the signature was made with {signed!r}",
                 expected=f"the signature made over the {spec.where} as sent",
@@ -279,14 +269,12 @@ def fresh_timestamp(run: SenderRun, case: str | None) -> None:
             moment = parse_timestamp(spec, sent).timestamp()
         except ConformanceError as exc:
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}: {exc}",
                 expected=f"a {spec.format} timestamp",
             ) from None
         skew = moment - attempt.arrived_at
         if abs(skew) > spec.tolerance_seconds:
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}: its {spec.where} is {skew:+.0f} s from its arrival",
                 expected=f"within {spec.tolerance_seconds} s of the attempt",
             )
@@ -294,7 +282,6 @@ def fresh_timestamp(run: SenderRun, case: str | None) -> None:
         drift = (moment - then) - (attempt.arrived_at - one.arrived_at)
         if abs(drift) > STAMP_RESOLUTION:
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number} came {attempt.arrived_at - one.arrived_at:.1f} s "
                 f"after #{one.number}, but its {spec.where} is {moment - then:+.0f} s from #"
                 f"{one.number}'s",
@@ -316,7 +303,6 @@ def legacy_signature(run: SenderRun, case: str | None) -> None:
             value = got.get(scheme.header.lower())
             if value is not None and value != wanted.get(scheme.header):
                 raise scenario.fail(
-                    run.scale,
                     f"attempt #{attempt.number}: {scheme.header} does not verify",
                     expected=f"{scheme.header} absent, or valid over the body",
                 )
@@ -336,7 +322,6 @@ def payload_matches_schema(run: SenderRun, case: str | None) -> None:
             errors = [exc]  # type: ignore[list-item]
         if errors:
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}: {errors[0]}",
                 expected="a payload valid against the envelope and the event's data schema",
                 detail="\n".join(f"  {e}" for e in errors[1:6]),
@@ -355,7 +340,6 @@ def delivers_triggered_data(run: SenderRun, case: str | None) -> None:
             data = _MISSING
         if data != scenario.data:
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}: the data differs from the data triggered",
                 expected=f"the body's {env.data or 'whole body'} equal to the triggered data",
                 detail=_difference(scenario.data, data),
@@ -367,7 +351,6 @@ def delivers_triggered_data(run: SenderRun, case: str | None) -> None:
                 declared = None
             if declared != scenario.event_type:
                 raise scenario.fail(
-                    run.scale,
                     f"attempt #{attempt.number}: the body's {env.event_type} is "
                     f"{declared!r}, the event triggered is {scenario.event_type!r}",
                     expected=f"{env.event_type} equal to the triggered event type",

@@ -30,9 +30,7 @@ def _played(run: SenderRun, name: str) -> Scenario:
     scenario = run.scenario(name)
     problem = scenario.problem or (None if scenario.attempts else "nothing was delivered")
     if problem is not None:
-        raise scenario.fail(
-            run.scale, f"{name}: {problem}", expected="the triggered event, delivered"
-        )
+        raise scenario.fail(f"{name}: {problem}", expected="the triggered event, delivered")
     return scenario
 
 
@@ -65,7 +63,6 @@ def retries_per_policy(run: SenderRun, case: str | None) -> None:
         if got > 1:
             why = "a 2xx ends the delivery" if status == 200 else f"a {case} is not retried"
             raise scenario.fail(
-                run.scale,
                 f"the capture answered {status} and the sender made {_count(got)}",
                 expected=f"exactly 1 attempt: {why} under {run.profile.name}'s policy",
             )
@@ -74,7 +71,6 @@ def retries_per_policy(run: SenderRun, case: str | None) -> None:
     if got < wanted:
         answered = "first attempt" if status == 307 else "every attempt"
         raise scenario.fail(
-            run.scale,
             f"the capture answered {status} to the {answered} and the sender made {_count(got)}",
             expected=f"{wanted} attempts: {case} is retried under {run.profile.name}'s policy"
             + ("" if status == 307 else f", until its {policy.max_attempts} attempts are made"),
@@ -91,16 +87,13 @@ def max_attempts(run: SenderRun, case: str | None) -> None:
         got = len(scenario.attempts)
         if got > policy.max_attempts:
             raise scenario.fail(
-                run.scale,
                 f"the sender made {_count(got)}",
                 expected=f"at most {policy.max_attempts} attempts, then the delivery is "
                 f"marked failed ({policy.after_last_attempt})",
             )
 
 
-def _gap_problem(
-    policy_due: float, attempt: Attempt, previous: Attempt, scale: float
-) -> str | None:
+def _gap_problem(policy_due: float, attempt: Attempt, previous: Attempt) -> str | None:
     observed = attempt.arrived - previous.ended
     expected = policy_due - previous.ended
     if abs(observed - expected) <= ABSOLUTE:
@@ -123,10 +116,9 @@ def retry_schedule(run: SenderRun, case: str | None) -> None:
     attempts = scenario.attempts
     for number in range(1, min(len(attempts), policy.max_attempts)):
         due = expected_due(policy, attempts, number, run.scale)
-        problem = _gap_problem(due, attempts[number], attempts[number - 1], run.scale)
+        problem = _gap_problem(due, attempts[number], attempts[number - 1])
         if problem is not None:
             raise scenario.fail(
-                run.scale,
                 problem,
                 expected=f"delays of {list(policy.schedule_seconds)} s x {run.scale:g}, counted "
                 f"from the {policy.schedule_from.replace('-', ' ')}, within x{LOW}-x{HIGH} "
@@ -142,7 +134,6 @@ def stable_body(run: SenderRun, case: str | None) -> None:
     for attempt in scenario.attempts[1:]:
         if attempt.body != first.body:
             raise scenario.fail(
-                run.scale,
                 f"attempt #{attempt.number}'s body differs from #1's",
                 expected="the same bytes on every attempt",
                 detail=f"  #1: {first.body[:200]!r}\n  #{attempt.number}: {attempt.body[:200]!r}",
@@ -189,7 +180,6 @@ def stable_event_id(run: SenderRun, case: str | None) -> None:
             key = _keys(run, scenario)[0]
             if key in seen:
                 raise scenario.fail(
-                    run.scale,
                     f"the events of scenarios {seen[key].spec.name} and {name} both carry "
                     f"{where} {key!r}",
                     expected=f"a {where} of its own for every event",
@@ -200,7 +190,6 @@ def stable_event_id(run: SenderRun, case: str | None) -> None:
     keys = _keys(run, scenario)
     if len(set(keys)) > 1:
         raise scenario.fail(
-            run.scale,
             f"the attempts carry {len(set(keys))} different keys at {where}: "
             + ", ".join(map(repr, keys)),
             expected=f"one {where} on every attempt",
@@ -214,7 +203,6 @@ def no_redirects(run: SenderRun, case: str | None) -> None:
     if scenario.elsewhere:
         moved = scenario.elsewhere[0]
         raise scenario.fail(
-            run.scale,
             f"the sender requested the redirect's Location ({moved.method} {moved.path})",
             expected="a 3xx is a failed attempt; its Location is not followed",
         )
@@ -231,27 +219,23 @@ def attempt_timeout(run: SenderRun, case: str | None) -> None:
     limit = policy.timeout_seconds
     if first.abandoned is None:
         raise scenario.fail(
-            run.scale,
             f"the sender waited {first.reply.hold:g} s for the held answer",
             expected=f"the attempt abandoned after the profile's {limit:g} s timeout",
         )
     waited = first.abandoned - first.arrived
     if waited < limit - EARLY:
         raise scenario.fail(
-            run.scale,
             f"the sender abandoned the attempt after {waited:.2f} s",
             expected=f"the receiver given the profile's {limit:g} s to answer",
         )
     retried = len(scenario.attempts) > 1
     if policy.retry_on_timeout and policy.max_attempts > 1 and not retried:
         raise scenario.fail(
-            run.scale,
             "no attempt followed the one that timed out",
             expected="a timed-out attempt counts as failed, and the next one follows",
         )
     if not policy.retry_on_timeout and retried:
         raise scenario.fail(
-            run.scale,
             f"the sender made {_count(len(scenario.attempts))} after the timeout",
             expected=f"no retry: {run.profile.name}'s policy does not retry a timeout",
         )
@@ -263,7 +247,6 @@ def disables_on_410(run: SenderRun, case: str | None) -> None:
     scenario = _played(run, "gone")
     if len(scenario.attempts) > 1:
         raise scenario.fail(
-            run.scale,
             f"after a 410 the capture URL received {_count(len(scenario.attempts))}",
             expected="no further attempt or event after a 410 (the second event triggered "
             "to the same URL is not delivered)",
@@ -276,14 +259,11 @@ def honours_retry_after(run: SenderRun, case: str | None) -> None:
     scenario = _played(run, "retry-after")
     attempts = scenario.attempts
     if len(attempts) < 2:
-        raise scenario.fail(
-            run.scale, "no attempt followed the 429", expected="a retry after Retry-After"
-        )
+        raise scenario.fail("no attempt followed the 429", expected="a retry after Retry-After")
     waited = attempts[1].arrived - attempts[0].ended
     header = dict(attempts[0].reply.headers).get("Retry-After", "0")
     if waited < float(header) - 0.05:
         raise scenario.fail(
-            run.scale,
             f"attempt #2 came {waited:.3f} s after the answer with Retry-After: {header}",
             expected=f"attempt #2 at least {header} s after the 429",
         )
