@@ -68,7 +68,10 @@ def _register_sender(targets: argparse._SubParsersAction[Any]) -> None:
             "Send one profile's webhooks: POST /conformance/trigger with "
             '{"webhook_url", "secret", "event_type", "data", "time_scale"} queues an event in '
             "a durable SQLite outbox and delivers it as the profile's delivery policy says; "
-            "GET /conformance/deliveries/EVENT_ID shows its attempts."
+            "GET /conformance/deliveries/EVENT_ID shows its attempts. With --api-key, the "
+            "profile's management API is served too: endpoints registered there receive the "
+            "events the trigger publishes (a body without webhook_url, with Authorization: "
+            "Bearer KEY)."
         ),
     )
     sender.add_argument("--profile", required=True, help="profile name or path to a .yaml")
@@ -88,6 +91,23 @@ def _register_sender(targets: argparse._SubParsersAction[Any]) -> None:
             "lift the SSRF guard: also deliver over plain http:// and to loopback, private, "
             "link-local and other reserved addresses (for local testing)"
         ),
+    )
+    sender.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help=(
+            "serve the profile's management API; KEY authenticates one tenant "
+            "(Authorization: Bearer KEY). Repeat it for more tenants"
+        ),
+    )
+    sender.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        metavar="KEY=SITE_ID",
+        help="give the tenant of KEY the site SITE_ID (site-scoped APIs such as zta); repeatable",
     )
     sender.set_defaults(func=_serve_sender)
 
@@ -111,10 +131,21 @@ def _serve_receiver(args: argparse.Namespace) -> int:
 def _serve_sender(args: argparse.Namespace) -> int:
     from reference.sender import create_sender_app
 
+    sites: dict[str, list[str]] = {}
+    for given in args.site:
+        key, equals, site = given.rpartition("=")
+        if not equals or not key or not site:
+            print("error: --site takes KEY=SITE_ID (an API key, =, a site id)", file=sys.stderr)
+            return 2
+        sites.setdefault(key, []).append(site)
     return _run(
         args,
         lambda: create_sender_app(
-            args.profile, db_path=args.db, allow_private_targets=args.allow_private_targets
+            args.profile,
+            db_path=args.db,
+            allow_private_targets=args.allow_private_targets,
+            api_keys=args.api_key,
+            sites=sites,
         ),
         lambda app: app.state.sender.outbox,
     )

@@ -14,6 +14,15 @@ it once (compact JSON, UTF-8), commits the event to the outbox and only then ans
 
 ``GET /conformance/deliveries/{event_id}`` returns the event's state and attempt log as JSON
 (never the secret); ``GET /healthz`` answers ``{"status": "ok"}``.
+
+**With the management API** (``api_keys``, see ``reference.management``), the profile's
+management routes are mounted too, and the trigger also *publishes*: a body without
+``webhook_url``, sent with ``Authorization: Bearer KEY``, takes ``{"event_type", "data",
+"time_scale"?}`` and fans the event out to every active endpoint of the key's tenant
+subscribed to its type, each signed with its own secret. One event id, one delivery (an
+outbox row of its own) per endpoint: ``202 {"event_id", "deliveries": [{"endpoint_id",
+"delivery_id"}]}``; ``GET /conformance/deliveries/{delivery_id}`` shows each, to its tenant
+only. A body with ``webhook_url`` is the trigger above, unchanged.
 """
 
 from __future__ import annotations
@@ -25,15 +34,16 @@ import math
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from conformance import ConformanceError, PayloadError, Profile, load_profile, sign
 from conformance import validate_payload as _validate_payload
@@ -48,6 +58,9 @@ from reference._outbox import (
 from reference.sender._dispatch import Dispatcher
 from reference.sender._envelope import EnvelopeBuilder
 from reference.sender._guard import literal_block
+
+if TYPE_CHECKING:
+    from reference.management import ApiKeys, EndpointStore, ManagementAPI
 
 __all__ = ["TRIGGER_PATH", "SenderService", "create_sender_app", "delivery_view"]
 
@@ -64,12 +77,41 @@ _HOST = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+")
 
 
 class _Refusal(Exception):
-    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body: dict[str, object] = {"error": error, "message": message}
         if field is not None:
             self.body["field"] = field
+        self.headers = headers
+
+
+def _unauthorized() -> _Refusal:
+    return _Refusal(
+        401,
+        "unauthorized",
+        "the Authorization header carries no configured API key (Authorization: Bearer KEY)",
+        headers={"WWW-Authenticate": 'Bearer realm="webhooks"'},
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Prepared:
+    """A triggered event, checked and serialized: what every delivery of it sends."""
+
+    event_id: str
+    event_type: str
+    body: bytes
+    time_scale: float
+    created_at: float
+    next_at: float
 
 
 def _reject_constant(name: str) -> object:
@@ -119,6 +161,8 @@ class SenderService:
         self._trigger_limit = 6 * self._limit + 64 * 1024
         self._urls: set[str] = set()
         self._secrets: set[str] = set()
+        #: The management API, when the sender serves one (``create_sender_app(api_keys=)``).
+        self.management: ManagementAPI | None = None
 
     # -- the trigger ----------------------------------------------------------------------
 
@@ -126,9 +170,15 @@ class SenderService:
         try:
             await self.dispatcher.start()
             fields = _parse(await self._read(request))
+            if (
+                self.management is not None
+                and "webhook_url" not in fields
+                and "authorization" in request.headers
+            ):
+                return await self._publish(request, fields)
             event_id = await self._accept(fields)
         except _Refusal as refusal:
-            return JSONResponse(refusal.body, status_code=refusal.status)
+            return JSONResponse(refusal.body, status_code=refusal.status, headers=refusal.headers)
         except ClientDisconnect:  # gone before its body arrived: nothing was stored
             return JSONResponse({"error": "client disconnected"}, status_code=400)
         except Exception:
@@ -157,6 +207,55 @@ class SenderService:
     async def _accept(self, fields: dict[str, Any]) -> str:
         url = self._accepted(self._urls, fields.get("webhook_url", _MISSING), self._url)
         secret = self._accepted(self._secrets, fields.get("secret", _MISSING), self._secret)
+        prepared = self._prepare(fields)
+        event = NewEvent(
+            event_id=prepared.event_id,
+            event_type=prepared.event_type,
+            url=url,
+            secret=secret,
+            body=prepared.body,
+            token=secrets.token_hex(8),
+            time_scale=prepared.time_scale,
+            created_at=prepared.created_at,
+            next_at=prepared.next_at,
+        )
+        try:
+            seq = await self.outbox.add(event)
+        except EndpointDisabled as exc:
+            raise _Refusal(409, "endpoint disabled", str(exc), "webhook_url") from None
+        self.dispatcher.schedule(prepared.next_at, seq, prepared.event_id)
+        return prepared.event_id
+
+    async def _publish(self, request: Request, fields: dict[str, Any]) -> Response:
+        """The trigger without ``webhook_url``: fan the event out to the tenant's endpoints."""
+        assert self.management is not None
+        tenant = self.management.keys.authenticate(request.headers.get("authorization"))
+        if tenant is None:
+            raise _unauthorized()
+        if "secret" in fields:
+            raise _Refusal(
+                400,
+                "invalid trigger",
+                "secret is not taken when publishing: each endpoint signs with its own",
+                "secret",
+            )
+        prepared = self._prepare(fields)
+        fanned = await self.management.publish(
+            tenant,
+            event_id=prepared.event_id,
+            event_type=prepared.event_type,
+            body=prepared.body,
+            time_scale=prepared.time_scale,
+            created_at=prepared.created_at,
+            next_at=prepared.next_at,
+        )
+        deliveries = [{"endpoint_id": f.endpoint_id, "delivery_id": f.delivery_id} for f in fanned]
+        return JSONResponse(
+            {"event_id": prepared.event_id, "deliveries": deliveries}, status_code=202
+        )
+
+    def _prepare(self, fields: dict[str, Any]) -> _Prepared:
+        """Check the event's type, data and time scale, and serialize its payload once."""
         event_type = self._event_type(fields.get("event_type", _MISSING))
         data = fields.get("data", _MISSING)
         if data is _MISSING:
@@ -191,24 +290,14 @@ class SenderService:
                 f"data does not make a valid {event_type} payload: {exc}",
                 "data",
             ) from None
-        next_at = now + self.profile.delivery.schedule_seconds[0] * scale
-        event = NewEvent(
+        return _Prepared(
             event_id=event_id,
             event_type=event_type,
-            url=url,
-            secret=secret,
             body=body,
-            token=secrets.token_hex(8),
             time_scale=scale,
             created_at=now,
-            next_at=next_at,
+            next_at=now + self.profile.delivery.schedule_seconds[0] * scale,
         )
-        try:
-            seq = await self.outbox.add(event)
-        except EndpointDisabled as exc:
-            raise _Refusal(409, "endpoint disabled", str(exc), "webhook_url") from None
-        self.dispatcher.schedule(next_at, seq, event_id)
-        return event_id
 
     @staticmethod
     def _accepted(seen: set[str], value: object, check: Callable[[object], str]) -> str:
@@ -313,15 +402,31 @@ class SenderService:
         try:
             await self.dispatcher.start()
             found = await self.outbox.delivery(event_id)
+            hidden = await self._hidden(request, event_id)
+        except _Refusal as refusal:
+            return JSONResponse(refusal.body, status_code=refusal.status, headers=refusal.headers)
         except Exception:
             logger.exception("unexpected error while reading delivery %r", event_id)
             return JSONResponse({"error": "internal error"}, status_code=500)
-        if found is None:
+        if found is None or hidden:
             return JSONResponse(
                 {"error": "not found", "message": f"no event {event_id!r}"}, status_code=404
             )
         event, attempts, endpoint = found
         return JSONResponse(delivery_view(event, attempts, endpoint))
+
+    async def _hidden(self, request: Request, event_id: str) -> bool:
+        """Whether a published delivery belongs to another tenant than the request's key
+        (no key or a wrong one: 401). Triggered events are shown to anyone, as before."""
+        if self.management is None:
+            return False
+        owner = await self.management.store.delivery_tenant(event_id)
+        if owner is None:
+            return False
+        tenant = self.management.keys.authenticate(request.headers.get("authorization"))
+        if tenant is None:
+            raise _unauthorized()
+        return tenant.id != owner
 
 
 _MISSING: Any = object()
@@ -402,6 +507,8 @@ def create_sender_app(
     *,
     db_path: str | Path,
     allow_private_targets: bool = False,
+    api_keys: Sequence[str] = (),
+    sites: Mapping[str, Sequence[str]] | None = None,
     clock: Callable[[], float] = time.time,
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
     max_concurrency: int = 64,
@@ -415,11 +522,24 @@ def create_sender_app(
     The SSRF guard is on unless ``allow_private_targets``. ``clock`` returns Unix seconds and
     drives timestamps, schedules and the auto-disable period. ``app.state.sender`` is the
     ``SenderService``.
+
+    ``api_keys`` (one tenant each) also serve the profile's management API
+    (``reference.management``), its endpoints in the same SQLite file, and let the trigger
+    publish to them; ``sites`` gives keys their sites, for a site-scoped API. A profile with
+    no management API, or keys that cannot be used, raise ``ValueError``.
     """
     resolved = profile if isinstance(profile, Profile) else load_profile(profile)
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
-    outbox = Outbox(db_path, profile=resolved.name, synchronous=synchronous)
+    keys: ApiKeys | None = None
+    store: EndpointStore | None = None
+    if api_keys or sites:
+        # Imported here: reference.management builds on this package's dispatcher.
+        from reference.management import ApiKeys, EndpointStore
+
+        keys = ApiKeys(api_keys, sites)
+        store = EndpointStore(db_path, profile=resolved.name, synchronous=synchronous)
+    outbox: Outbox = store or Outbox(db_path, profile=resolved.name, synchronous=synchronous)
     dispatcher = Dispatcher(
         resolved,
         outbox,
@@ -431,6 +551,24 @@ def create_sender_app(
     service = SenderService(
         resolved, outbox, dispatcher, allow_private_targets=allow_private_targets, clock=clock
     )
+    routes: list[BaseRoute] = [
+        Route(TRIGGER_PATH, service.trigger, methods=["POST"]),
+        Route(DELIVERIES_PATH, service.delivery, methods=["GET"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+    ]
+    if store is not None and keys is not None:
+        from reference.management import ManagementAPI
+
+        service.management = ManagementAPI(
+            resolved,
+            store,
+            dispatcher,
+            service.builder,
+            keys,
+            allow_private_targets=allow_private_targets,
+            clock=clock,
+        )
+        routes += service.management.routes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -440,13 +578,6 @@ def create_sender_app(
         finally:
             await dispatcher.stop()
 
-    app = Starlette(
-        routes=[
-            Route(TRIGGER_PATH, service.trigger, methods=["POST"]),
-            Route(DELIVERIES_PATH, service.delivery, methods=["GET"]),
-            Route("/healthz", _healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sender = service
     return app
