@@ -32,6 +32,7 @@ __all__ = [
     "KeySpec",
     "Limits",
     "Management",
+    "Pagination",
     "Profile",
     "Route",
     "Scheme",
@@ -264,16 +265,36 @@ class Route:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Pagination:
+    """Page-numbered lists: the query parameters and the pointer to the total."""
+
+    page: str
+    per_page: str
+    total: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Management:
     base_path: str
     auth: str
     id_prefixes: Mapping[str, str]
     secret_shown_once: bool
     routes: tuple[Route, ...]
+    #: The create body's and the endpoint object's members: ``id``, ``url``, ``events`` and,
+    #: for site-scoped APIs, ``site``.
+    fields: Mapping[str, str]
+    #: operation -> JSON pointer to what its answer holds (the endpoint, the list, ...).
+    answers: Mapping[str, str]
     secret_prefix: str | None = None
     secret_request_field: str | None = None
     secret_response_field: str = "secret"
     error_schema: str | None = None
+    site_query: str | None = None
+    pagination: Pagination | None = None
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return tuple(route.operation for route in self.routes)
 
     def route(self, operation: str) -> Route:
         for route in self.routes:
@@ -483,6 +504,10 @@ def _build(raw: Mapping[str, Any], path: Path) -> Profile:
             secret_request_field=m["secret"].get("request_field"),
             secret_response_field=m["secret"].get("response_field", "secret"),
             error_schema=m.get("error_schema"),
+            fields=dict(m["fields"]),
+            answers=dict(m["answers"]),
+            site_query=m.get("site_query"),
+            pagination=Pagination(**m["pagination"]) if m.get("pagination") else None,
             routes=tuple(Route(**{**r, "query": tuple(r.get("query", ()))}) for r in m["routes"]),
         )
     profile = Profile(

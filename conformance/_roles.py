@@ -10,4 +10,4 @@ __all__ = ["IMPLEMENTED_ROLES", "ROLES", "Role"]
 Role = Literal["receiver", "sender", "management"]
 ROLES: tuple[Role, ...] = ("receiver", "sender", "management")
 #: The roles the bundled suite has checks for.
-IMPLEMENTED_ROLES: tuple[Role, ...] = ("receiver", "sender")
+IMPLEMENTED_ROLES: tuple[Role, ...] = ("receiver", "sender", "management")

@@ -22,13 +22,18 @@ from typing import Any, Literal
 import pytest
 
 from conformance._engine.config import (
+    API_KEY,
+    API_KEY_ENV,
     CAPTURE_HOST,
+    OTHER_API_KEY,
+    OTHER_SITE_ID,
     PROFILE,
     PUBLIC_URL,
     REPORT,
     ROLE,
     SECRET,
     SECRET_ENV,
+    SITE_ID,
     STRICT,
     TARGET_URL,
     TIME_SCALE,
@@ -40,7 +45,7 @@ from conformance._engine.registry import cases_for
 from conformance._engine.report import Notice, Report
 from conformance._http import probe
 from conformance._roles import ROLES
-from conformance.checks import receiver, registry_for, sender
+from conformance.checks import management, receiver, registry_for, sender
 from conformance.checks.sender._diagnosis import diagnose
 
 __all__ = ["CASE_FIXTURE", "NOT_STRICT_PROPERTY", "SUITE_DIR", "report_of"]
@@ -62,13 +67,21 @@ _OPTIONS: tuple[tuple[str, str, str | None, str, dict[str, Any]], ...] = (
     (STRICT, "wc_strict", "conformance_strict", "fail on SHOULD violations too (as does "
      "pytest's own --strict)", {"action": "store_true", "default": None}),
     (TIMEOUT, "wc_timeout", "conformance_timeout", "receiver: per-attempt timeout in "
-     "seconds (default: the profile's); sender: the trigger's (default: 10)", {}),
+     "seconds (default: the profile's); sender: the trigger's, management: each API "
+     "call's (default: 10)", {}),
     (TIME_SCALE, "wc_time_scale", "conformance_time_scale", "sender: the factor retry delays "
      "are scaled by (default: fits the profile's schedule into a few seconds)", {}),
-    (CAPTURE_HOST, "wc_capture_host", "conformance_capture_host", "sender: the address the "
-     "capture server listens on (default: 127.0.0.1)", {}),
-    (PUBLIC_URL, "wc_public_url", "conformance_public_url", "sender: the capture server's URL "
-     "as the sender reaches it (default: its own address)", {}),
+    (CAPTURE_HOST, "wc_capture_host", "conformance_capture_host", "sender, management: the "
+     "address the capture server listens on (default: 127.0.0.1)", {}),
+    (PUBLIC_URL, "wc_public_url", "conformance_public_url", "sender, management: the "
+     "capture server's URL as the sender reaches it (default: its own address)", {}),
+    (API_KEY, "wc_api_key", None, f"management: the API key (default: ${API_KEY_ENV})", {}),
+    (OTHER_API_KEY, "wc_other_api_key", None, "management: a second tenant's API key (for "
+     "the cross-tenant checks)", {}),
+    (SITE_ID, "wc_site_id", "conformance_site_id", "management: a site of --api-key's "
+     "tenant (site-scoped APIs)", {}),
+    (OTHER_SITE_ID, "wc_other_site_id", "conformance_other_site_id", "management: a site of "
+     "--other-api-key's tenant", {}),
     (REPORT, "wc_report", "conformance_report", "write the JSON report to this file", {}),
 )  # fmt: skip
 
@@ -79,6 +92,8 @@ class _State:
     report: Report
     #: The sender run (capture server and scenarios), from session start to its end.
     run: sender.SenderRun | None = None
+    #: The management API's context, from session start to its end.
+    api: management.ManagementApi | None = None
     resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
@@ -168,6 +183,9 @@ def pytest_sessionstart(session: pytest.Session) -> Generator[None]:
     elif suite.role == "sender":
         # The capture server now; the scenarios once collection says which checks run.
         state.run = state.resources.enter_context(sender.SenderRun.serving(suite))
+    elif suite.role == "management":
+        state.api = state.resources.enter_context(management.ManagementApi.serving(suite))
+        _tell(session.config, state, management.preflight(state.api))
 
 
 def _tell(config: pytest.Config, state: _State, diagnosis: Notice | None) -> None:

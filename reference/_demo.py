@@ -1,8 +1,10 @@
-"""``webhook-conformance demo``: the reference receiver and sender judged by the suite.
+"""``webhook-conformance demo``: the reference receiver, sender and management API judged
+by the suite.
 
 For each profile (default: every bundled one) the reference receiver and the reference
 sender start on loopback, each with a throwaway SQLite file (the receiver with a random
-secret), and the receiver-role and sender-role suites run against them through the pytest
+secret, the sender with two tenants' API keys where the profile has a management API), and
+the receiver-, sender- and management-role suites run against them through the pytest
 plugin, several at once; the per-run reports are combined into one JSON file. The exit code
 is 0 when every MUST requirement passes.
 
@@ -18,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -40,7 +43,7 @@ __all__ = ["DEFAULT_REPORT", "register_demo", "run_demo"]
 
 DEFAULT_REPORT = "conformance-report.json"
 _OUTCOMES = ("passed", "failed", "not-strict", "skipped")
-_ROLES: tuple[Role, ...] = ("receiver", "sender")
+_ROLES: tuple[Role, ...] = ("receiver", "sender", "management")
 #: pytest's exit codes for a run that went to its end (all passed / some failed).
 _FINISHED = (0, 1)
 
@@ -63,7 +66,8 @@ def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--role",
         action="append",
         choices=_ROLES,
-        help="only this role; repeatable (default: receiver and sender)",
+        help="only this role; repeatable (default: all three; management only for the "
+        "profiles that document a management API)",
     )
     parser.add_argument(
         "--report",
@@ -110,10 +114,24 @@ def _serving(run: _Run) -> Iterator[tuple[str, list[str]]]:
         secret = generate_secret(run.profile.signature)
         with serve_in_thread(create_app(run.profile, secret, db_path=db)) as base:
             yield f"{base}/webhook", ["--secret", secret]
-    else:
+    elif run.role == "sender":
         app = create_sender_app(run.profile, db_path=db, allow_private_targets=True)
         with serve_in_thread(app) as base:
             yield f"{base}{TRIGGER_PATH}", []
+    else:
+        keys = [f"sk_demo_{secrets.token_hex(8)}" for _ in range(2)]
+        extra = ["--api-key", keys[0], "--other-api-key", keys[1]]
+        sites: dict[str, list[str]] = {}
+        assert run.profile.management is not None
+        if run.profile.management.fields.get("site"):
+            owned = [f"site_demo{n}" for n in (1, 2)]
+            sites = {key: [site] for key, site in zip(keys, owned, strict=True)}
+            extra += ["--site-id", owned[0], "--other-site-id", owned[1]]
+        app = create_sender_app(
+            run.profile, db_path=db, allow_private_targets=True, api_keys=keys, sites=sites
+        )
+        with serve_in_thread(app) as base:
+            yield base, extra
 
 
 def _play(run: _Run, *, fast: bool) -> _Result:
@@ -180,6 +198,8 @@ def run_demo(args: argparse.Namespace) -> int:
         runs = []
         for name, profile in profiles:
             for role in roles:
+                if role == "management" and profile.management is None:
+                    continue
                 workdir = Path(tmp) / profile.name / role
                 workdir.mkdir(parents=True)
                 runs.append(_Run(name=name, profile=profile, role=role, workdir=workdir))

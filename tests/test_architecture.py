@@ -96,8 +96,9 @@ CORE = (
     "_examples",
     "_profile",
     "_signing",
+    "_openapi",
 )
-ROLE_PACKAGES = ("receiver", "sender")
+ROLE_PACKAGES = ("receiver", "sender", "management")
 
 
 def _modules(relative: str) -> list[Path]:

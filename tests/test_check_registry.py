@@ -115,5 +115,5 @@ def test_checks_public_api() -> None:
     from conformance import checks
 
     assert sorted(checks.__all__) == ["REGISTRIES", "registry_for"]
-    assert sorted(checks.REGISTRIES) == ["receiver", "sender"]
-    assert checks.registry_for("management").keys() == ()
+    assert sorted(checks.REGISTRIES) == ["management", "receiver", "sender"]
+    assert "management.responses-match-schema" in checks.registry_for("management")

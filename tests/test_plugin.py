@@ -86,8 +86,8 @@ BASE = ["--target-url", "http://127.0.0.1:9/w", "--profile", "zaits", "--secret"
         ),
         pytest.param(
             [*BASE, "--role", "management"],
-            "ERROR: --role management: the management suite is not implemented yet "
-            "(implemented: receiver, sender)",
+            "ERROR: --secret applies to --role receiver: the management suite reads each "
+            "endpoint's secret from the API's answers",
             id="management-role",
         ),
         pytest.param(

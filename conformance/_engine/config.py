@@ -22,18 +22,24 @@ from conformance._roles import IMPLEMENTED_ROLES, ROLES, Role
 from conformance._signing import InvalidSecret, signature_items
 
 __all__ = [
+    "API_KEY",
+    "API_KEY_ENV",
     "CAPTURE_HOST",
+    "OTHER_API_KEY",
+    "OTHER_SITE_ID",
     "PROFILE",
     "PUBLIC_URL",
     "REPORT",
     "ROLE",
     "SECRET",
     "SECRET_ENV",
+    "SITE_ID",
     "STRICT",
     "TARGET_URL",
     "TIMEOUT",
     "TIME_SCALE",
     "ConfigError",
+    "ManagementOptions",
     "ReceiverOptions",
     "SenderOptions",
     "SuiteConfig",
@@ -52,6 +58,11 @@ TIME_SCALE = "--time-scale"
 CAPTURE_HOST = "--capture-host"
 PUBLIC_URL = "--public-url"
 SECRET_ENV = "WEBHOOK_SECRET"
+API_KEY = "--api-key"
+OTHER_API_KEY = "--other-api-key"
+SITE_ID = "--site-id"
+OTHER_SITE_ID = "--other-site-id"
+API_KEY_ENV = "WEBHOOK_API_KEY"
 #: The longest per-attempt timeout accepted (a larger one overflows socket timeouts).
 MAX_TIMEOUT = 3600.0
 
@@ -85,6 +96,22 @@ class SenderOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ManagementOptions:
+    """What the management suite needs: the API's base URL (the server root joined with the
+    profile's ``base_path``), a tenant's API key and, for the cross-tenant checks, a second
+    tenant's; the sites each owns (site-scoped APIs), and how long to wait for an answer."""
+
+    api_base: str
+    api_key: str = field(repr=False)
+    other_api_key: str | None = field(default=None, repr=False)
+    site_id: str | None = None
+    other_site_id: str | None = None
+    capture_host: str = "127.0.0.1"
+    public_url: str | None = None
+    timeout: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class SuiteConfig:
     """Everything one conformance run needs to know about its target."""
 
@@ -93,7 +120,7 @@ class SuiteConfig:
     role: Role
     strict: bool = False
     report_path: Path | None = None
-    options: ReceiverOptions | SenderOptions
+    options: ReceiverOptions | SenderOptions | ManagementOptions
 
     @property
     def receiver(self) -> ReceiverOptions:
@@ -103,6 +130,11 @@ class SuiteConfig:
     @property
     def sender(self) -> SenderOptions:
         assert isinstance(self.options, SenderOptions), f"a {self.role} run"
+        return self.options
+
+    @property
+    def management(self) -> ManagementOptions:
+        assert isinstance(self.options, ManagementOptions), f"a {self.role} run"
         return self.options
 
     @property
@@ -123,6 +155,10 @@ class SuiteConfig:
         time_scale: str | float | None = None,
         capture_host: str | None = None,
         public_url: str | None = None,
+        api_key: str | None = None,
+        other_api_key: str | None = None,
+        site_id: str | None = None,
+        other_site_id: str | None = None,
         env: Mapping[str, str] = os.environ,
     ) -> SuiteConfig:
         """Validate raw option values; raise ``ConfigError`` on the first problem."""
@@ -130,12 +166,40 @@ class SuiteConfig:
         loaded = _profile(profile)
         chosen = _role(role)
         given = {TIME_SCALE: time_scale, CAPTURE_HOST: capture_host, PUBLIC_URL: public_url}
-        options: ReceiverOptions | SenderOptions
+        managing = {
+            API_KEY: api_key,
+            OTHER_API_KEY: other_api_key,
+            SITE_ID: site_id,
+            OTHER_SITE_ID: other_site_id,
+        }
+        if chosen != "management":
+            for name, given_value in managing.items():
+                if given_value not in (None, ""):
+                    raise ConfigError(f"{name} applies to {ROLE} management, not {chosen}")
+        options: ReceiverOptions | SenderOptions | ManagementOptions
         if chosen == "receiver":
             for name, value in given.items():
                 if value not in (None, ""):
                     raise ConfigError(f"{name} applies to {ROLE} sender, not {chosen}")
             options = _receiver_options(loaded, secret, env, timeout)
+        elif chosen == "management":
+            if secret:
+                raise ConfigError(
+                    f"{SECRET} applies to {ROLE} receiver: the management suite reads each "
+                    "endpoint's secret from the API's answers"
+                )
+            if time_scale not in (None, ""):
+                raise ConfigError(f"{TIME_SCALE} applies to {ROLE} sender, not {chosen}")
+            options = _management_options(
+                loaded,
+                url,
+                keys=(api_key, other_api_key),
+                sites=(site_id, other_site_id),
+                env=env,
+                timeout=timeout,
+                capture_host=capture_host,
+                public_url=public_url,
+            )
         else:
             if secret:
                 raise ConfigError(
@@ -165,6 +229,9 @@ class SuiteConfig:
         if isinstance(self.options, SenderOptions):
             where = self.options.public_url or f"{self.options.capture_host} (a free port)"
             extra = f"time scale: {self.options.time_scale:g}, capture: {where}"
+        elif isinstance(self.options, ManagementOptions):
+            tenants = "two tenants" if self.options.other_api_key else "one tenant"
+            extra = f"API: {self.options.api_base}, {tenants}, timeout: {self.options.timeout:g} s"
         else:
             extra = f"timeout: {self.options.timeout:g} s"
         return [
@@ -185,6 +252,55 @@ def _receiver_options(
     except InvalidSecret as exc:
         raise ConfigError(f"{SECRET} does not fit profile {profile.name}: {exc}") from None
     return ReceiverOptions(secret=key, timeout=_timeout(timeout, profile.delivery.timeout_seconds))
+
+
+def _management_options(
+    profile: Profile,
+    url: str,
+    *,
+    keys: tuple[str | None, str | None],
+    sites: tuple[str | None, str | None],
+    env: Mapping[str, str],
+    timeout: str | float | None,
+    capture_host: str | None,
+    public_url: str | None,
+) -> ManagementOptions:
+    management = profile.management
+    if management is None:
+        having = ", ".join(
+            name for name in list_profiles() if load_profile(name).management is not None
+        )
+        raise ConfigError(
+            f"{ROLE} management: profile {profile.name} documents no management API "
+            f"(profiles with one: {having})"
+        )
+    key = (keys[0] or "").strip() or env.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise ConfigError(f"{API_KEY} (or ${API_KEY_ENV}) is required with {ROLE} management")
+    other = (keys[1] or "").strip() or None
+    if other is not None and other == key:
+        raise ConfigError(f"{OTHER_API_KEY} must be another tenant's key, not {API_KEY} again")
+    site, other_site = ((s or "").strip() or None for s in sites)
+    if other_site is not None and other_site == site:
+        raise ConfigError(f"{OTHER_SITE_ID} must be another tenant's site, not {SITE_ID} again")
+    if site is None and management.fields.get("site"):
+        raise ConfigError(
+            f"{SITE_ID} is required with {ROLE} management for profile {profile.name}: its "
+            f"API scopes webhooks by site ({management.fields['site']})"
+        )
+    root = url.rstrip("/")
+    base = management.base_path.rstrip("/")
+    api_base = root if root.endswith(base) else root + base
+    return ManagementOptions(
+        api_base=api_base,
+        api_key=key,
+        other_api_key=other,
+        site_id=site,
+        other_site_id=other_site,
+        capture_host=(capture_host or "127.0.0.1").strip(),
+        public_url=_url(public_url, PUBLIC_URL).rstrip("/") if public_url else None,
+        timeout=_timeout(timeout, 10.0),
+    )
 
 
 def default_time_scale(profile: Profile) -> float:

@@ -18,6 +18,7 @@ from conformance._engine.registry import cases_for
 from conformance._engine.report import Report
 from conformance._roles import ROLES
 from conformance.checks import registry_for
+from conformance.checks.management import ManagementApi
 from conformance.checks.receiver import Target, make_client
 from conformance.checks.sender import SenderRun
 from conformance.plugin import CASE_FIXTURE, _State, _state
@@ -75,3 +76,12 @@ def conformance_sender_run(pytestconfig: pytest.Config) -> SenderRun:
     run = _require(pytestconfig).run
     assert run is not None, "the plugin starts the sender run when the session starts"
     return run
+
+
+@pytest.fixture(scope="session")
+def conformance_management_api(pytestconfig: pytest.Config) -> ManagementApi:
+    """The management API's context the plugin opened at session start (with its capture
+    server); what the suite created is deleted when the session ends."""
+    api = _require(pytestconfig).api
+    assert api is not None, "the plugin opens the management context when the session starts"
+    return api
