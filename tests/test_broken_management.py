@@ -2,9 +2,11 @@
 
 The claims, each a test: the reference behind a middleware that changes nothing passes
 every check (``test_the_pass_through_passes``); each defect fails exactly the checks it
-names and passes every other (``test_defect_is_caught_by_its_checks``); and gutting a
-defect's check (replacing it by one that always passes) lets the defect through, unless
-another check named for it still catches it (``test_gutting_a_check_lets_its_defect_through``).
+names and passes every other (``test_defect_is_caught_by_its_checks``); every check but the
+fuzzing has a defect that it alone catches
+(``test_every_check_has_a_defect_only_it_catches``); and gutting a defect's check
+(replacing it by one that always passes) lets the defect through, unless another check
+named for it still catches it (``test_gutting_a_check_lets_its_defect_through``).
 Cases are judged in this process, as the plugin's test judges them; ``management.fuzz`` is
 left out (see the corpus's docstring).
 """
@@ -85,6 +87,16 @@ def test_defect_is_caught_by_its_checks(defect: Defect, tmp_path: Path) -> None:
     with _serving(defect, tmp_path) as api:
         failing = _failing(api)
     assert set(failing) == defect.caught_by, failing
+
+
+def test_every_check_has_a_defect_only_it_catches() -> None:
+    """Every registered check but the fuzzing is the one catching check of some defect
+    (``test_defect_is_caught_by_its_checks`` proves that it is, and
+    ``test_gutting_a_check_lets_its_defect_through`` that the defect then gets through).
+    ``management.fuzz`` is left out: its generated requests meet several defects by design,
+    so no defect is its alone."""
+    alone = {next(iter(d.caught_by)) for d in DEFECTS if len(d.caught_by) == 1}
+    assert [c.key for c in CHECKS if c.key != _LEFT_OUT and c.key not in alone] == []
 
 
 @pytest.mark.parametrize("defect", DEFECTS, ids=lambda d: d.name)

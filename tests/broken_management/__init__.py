@@ -216,6 +216,79 @@ def _test_without_delivering(scope: Scope, body: bytes) -> tuple[Scope, bytes] |
     return scope, body
 
 
+def _list_without_created_at(
+    scope: Scope, _: bytes, status: int, answer: bytes
+) -> tuple[int, bytes]:
+    document = _json(answer)
+    listing = scope["method"] == "GET" and scope["path"].endswith("/endpoints")
+    if listing and status == 200 and isinstance(document, dict):
+        for item in document.get("data") or []:
+            if isinstance(item, dict):
+                item.pop("created_at", None)
+        return status, json.dumps(document).encode()
+    return status, answer
+
+
+def _outside_catalogue(body: bytes, catalogue: tuple[str, ...]) -> bool:
+    document = _json(body)
+    events = document.get("events") if isinstance(document, dict) else None
+    return isinstance(events, list) and any(e not in catalogue for e in events)
+
+
+_ZTA_EVENTS = ("pageview", "event", "goal", "alert", "session_end")
+
+
+def _unknown_event_422(scope: Scope, body: bytes, status: int, answer: bytes) -> tuple[int, bytes]:
+    creating = scope["method"] == "POST" and scope["path"].endswith("/webhooks")
+    if creating and status == 400 and _outside_catalogue(body, _ZTA_EVENTS):
+        return 422, answer
+    return status, answer
+
+
+def _foreign_site_listed_empty(
+    scope: Scope, _: bytes, status: int, answer: bytes
+) -> tuple[int, bytes]:
+    if scope["method"] == "GET" and scope["path"].endswith("/webhooks") and status == 403:
+        return 200, b'{"webhooks": []}'
+    return status, answer
+
+
+def _unknown_delete_403(scope: Scope, _: bytes, status: int, answer: bytes) -> tuple[int, bytes]:
+    if scope["method"] == "DELETE" and status == 404:
+        return 403, answer
+    return status, answer
+
+
+def _ignores_given_secret(scope: Scope, body: bytes) -> tuple[Scope, bytes]:
+    document = _json(body)
+    if scope["method"] == "POST" and isinstance(document, dict) and "secret" in document:
+        del document["secret"]
+        return scope, json.dumps(document).encode()
+    return scope, body
+
+
+def _catalogue_without_last(
+    scope: Scope, _: bytes, status: int, answer: bytes
+) -> tuple[int, bytes]:
+    document = _json(answer)
+    if scope["method"] == "GET" and scope["path"].endswith("/events") and status == 200:
+        events = (document.get("data") or {}).get("events") if isinstance(document, dict) else None
+        if isinstance(events, list) and events:
+            events.pop()
+            return status, json.dumps(document).encode()
+    return status, answer
+
+
+def _test_reports_200(scope: Scope, _: bytes, status: int, answer: bytes) -> tuple[int, bytes]:
+    document = _json(answer)
+    if scope["method"] == "POST" and scope["path"].endswith("/test") and status == 200:
+        result = document.get("data") if isinstance(document, dict) else None
+        if isinstance(result, dict) and isinstance(result.get("response_status"), int):
+            result["response_status"] = 200
+            return status, json.dumps(document).encode()
+    return status, answer
+
+
 DEFECTS: tuple[Defect, ...] = (
     Defect(
         name="secret-on-list",
@@ -284,5 +357,55 @@ DEFECTS: tuple[Defect, ...] = (
         # The log check sends a test delivery too, and finds none logged.
         caught_by=frozenset({"management.test-delivers", "management.deliveries-log"}),
         request=_test_without_delivering,
+    ),
+    Defect(
+        name="list-without-created-at",
+        profile="zaits",
+        caught_by=frozenset({"management.responses-match-schema"}),
+        response=_list_without_created_at,
+        note="the list's items lack the required created_at; nothing else reads it",
+    ),
+    Defect(
+        name="unknown-event-422",
+        profile="zta",
+        # client-errors-4xx takes any 4xx with the error body; ZTA's document says 400.
+        caught_by=frozenset({"management.invalid-event-type-400"}),
+        response=_unknown_event_422,
+    ),
+    Defect(
+        name="foreign-site-listed-empty",
+        profile="zta",
+        caught_by=frozenset({"management.foreign-site-403"}),
+        response=_foreign_site_listed_empty,
+        note="another tenant's site is listed, 200 and no webhooks, instead of refused",
+    ),
+    Defect(
+        name="unknown-delete-403",
+        profile="zta",
+        # client-errors-4xx (its unknown-id case deletes under ZTA) takes any 4xx, and
+        # tenant-isolation 403 or 404; ZTA's document says 404.
+        caught_by=frozenset({"management.unknown-webhook-404"}),
+        response=_unknown_delete_403,
+    ),
+    Defect(
+        name="ignores-given-secret",
+        profile="ztrace",
+        caught_by=frozenset({"management.secret-round-trip"}),
+        request=_ignores_given_secret,
+        note="the create request's secret is dropped, so a generated one comes back",
+    ),
+    Defect(
+        name="catalogue-misses-an-event",
+        profile="zaits",
+        caught_by=frozenset({"management.catalogue"}),
+        response=_catalogue_without_last,
+    ),
+    Defect(
+        name="test-misreports-status",
+        profile="zaits",
+        # The delivery is made and logged as answered; only the test route's answer lies.
+        caught_by=frozenset({"management.test-delivers"}),
+        response=_test_reports_200,
+        note="the test route reports response_status 200 whatever the endpoint answered",
     ),
 )
