@@ -39,7 +39,7 @@ from conformance._openapi import (
     render,
 )
 from conformance._profile import resolve_pointer
-from conformance._schemas import FORMAT_CHECKER
+from conformance._schemas import FORMAT_CHECKER, _refs
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "spec" / "management"
@@ -76,18 +76,6 @@ def _operations(document: dict[str, Any], key: str = "paths") -> Iterator[tuple[
         for method in METHODS:
             if method in item:
                 yield path, method, item[method]
-
-
-def _refs(node: object) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
 
 
 def _media_types(document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
