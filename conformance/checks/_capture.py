@@ -13,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import httpx
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["Attempt", "Capture", "Reply"]
+from conformance._serving import serve_in_thread
+
+__all__ = ["Attempt", "Capture", "Reply", "capturing"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,3 +169,15 @@ async def _disconnected_within(receive: Receive, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+@contextmanager
+def capturing(host: str, timeout: float) -> Iterator[tuple[Capture, str, httpx.Client]]:
+    """A capture server on ``host`` (its base URL) and an HTTP client that never follows
+    redirects, for a role's run; both are stopped on exit."""
+    capture = Capture()
+    with (
+        serve_in_thread(capture, host=host) as url,
+        httpx.Client(timeout=timeout, follow_redirects=False) as client,
+    ):
+        yield capture, url, client

@@ -25,8 +25,7 @@ from conformance._engine.failures import CheckFailure, NotApplicable
 from conformance._http import Delivery, Exchange, send
 from conformance._profile import Management, Profile, Route, resolve_pointer
 from conformance._schemas import json_path, schema_validator
-from conformance._serving import serve_in_thread
-from conformance.checks._capture import Capture, Reply
+from conformance.checks._capture import Capture, Reply, capturing
 
 __all__ = ["REDACTED", "ApiExchange", "Caller", "ManagementApi"]
 
@@ -94,11 +93,7 @@ class ManagementApi:
         """Start the capture server and yield the context; on exit, delete what the run
         created and stop the server."""
         options = suite.management
-        capture = Capture()
-        with (
-            serve_in_thread(capture, host=options.capture_host) as url,
-            httpx.Client(timeout=options.timeout, follow_redirects=False) as client,
-        ):
+        with capturing(options.capture_host, options.timeout) as (capture, url, client):
             api = cls(
                 profile=suite.profile,
                 api_base=options.api_base,

@@ -30,9 +30,8 @@ from conformance._engine.config import SuiteConfig
 from conformance._engine.failures import CheckFailure
 from conformance._http import Delivery, Exchange, excerpt, printable, render_curl, send
 from conformance._profile import DeliveryPolicy, Profile, resolve_pointer
-from conformance._serving import serve_in_thread
 from conformance._signing import generate_secret
-from conformance.checks._capture import Attempt, Capture, Reply
+from conformance.checks._capture import Attempt, Capture, Reply, capturing
 from conformance.checks._payloads import fresh_example
 
 __all__ = ["SCENARIOS", "Captured", "Scenario", "ScenarioSpec", "SenderRun", "expected_due"]
@@ -238,11 +237,7 @@ class SenderRun:
     def serving(cls, suite: SuiteConfig) -> Iterator[SenderRun]:
         """Start the capture server and yield a run; stops both on exit."""
         options = suite.sender
-        capture = Capture()
-        with (
-            serve_in_thread(capture, host=options.capture_host) as url,
-            httpx.Client(timeout=options.timeout, follow_redirects=False) as client,
-        ):
+        with capturing(options.capture_host, options.timeout) as (capture, url, client):
             run = cls(
                 profile=suite.profile,
                 target_url=suite.target_url,
