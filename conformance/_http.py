@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from conformance._engine.exhibits import Exhibit, Reproduction
+
 __all__ = [
     "CURL_BODY_LIMIT",
     "NO_ANSWER",
@@ -89,9 +91,9 @@ class Exchange:
     def status_class(self) -> int | None:
         return None if self.status is None else self.status // 100
 
-    def render(self, *, replay_hint: str = "") -> list[str]:
-        """The exchange as a failure message shows it (``Evidence``): the answer, the
-        request sent, and a curl command that replays it byte for byte."""
+    def exhibit(self, *, replay_hint: str = "") -> Exhibit:
+        """The exchange as a failure shows it (``Evidence``): the answer, the request sent,
+        and a curl command that replays it byte for byte."""
         received = self.describe()
         if self.status is not None and self.status >= 500:
             received += " (a server error)"
@@ -103,9 +105,8 @@ class Exchange:
         if sent.headers:
             lines.append(_indent(_headers(sent.headers)))
         lines.append(f"  body ({len(sent.body)} bytes): {excerpt(sent.body)}")
-        lines.append("Reproduce:" + (f" ({replay_hint})" if replay_hint else ""))
-        lines.append(_indent(render_curl(sent)))
-        return lines
+        reproduction = Reproduction(command=render_curl(sent), hint=replay_hint)
+        return Exhibit(lines=tuple(lines), reproduction=reproduction)
 
     def describe(self) -> str:
         """``200 OK`` / ``no answer within the timeout (ReadTimeout: timed out)``."""

@@ -34,6 +34,12 @@ class Source:
     anchor: str | None = None
     url: str | None = None
 
+    @property
+    def origin(self) -> str:
+        """The document quoted: a seed document's file name, or a public document's URL (or
+        its anchor, where it has none)."""
+        return self.document or self.url or self.anchor or "?"
+
     def __str__(self) -> str:
         where = self.document or self.anchor or "?"
         return f'{where}: "{self.quote}"'

@@ -25,6 +25,7 @@ from conformance._engine.config import (
     API_KEY,
     API_KEY_ENV,
     CAPTURE_HOST,
+    HTML,
     OTHER_API_KEY,
     OTHER_SITE_ID,
     PROFILE,
@@ -41,7 +42,7 @@ from conformance._engine.config import (
     ConfigError,
     SuiteConfig,
 )
-from conformance._engine.registry import cases_for
+from conformance._engine.registry import Case, cases_for
 from conformance._engine.report import Notice, Report
 from conformance._http import probe
 from conformance._roles import ROLES
@@ -83,6 +84,8 @@ _OPTIONS: tuple[tuple[str, str, str | None, str, dict[str, Any]], ...] = (
     (OTHER_SITE_ID, "wc_other_site_id", "conformance_other_site_id", "management: a site of "
      "--other-api-key's tenant", {}),
     (REPORT, "wc_report", "conformance_report", "write the JSON report to this file", {}),
+    (HTML, "wc_html", "conformance_html", "write the HTML report (one self-contained page) "
+     "to this file", {}),
 )  # fmt: skip
 
 
@@ -197,19 +200,37 @@ def _tell(config: pytest.Config, state: _State, diagnosis: Notice | None) -> Non
             reporter.write_line(line, red=True)
 
 
+def _case_of(item: pytest.Item) -> Case | None:
+    """The requirement case a suite test judges (``None`` for any other test)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    for role in ROLES:
+        case = callspec.params.get(CASE_FIXTURE.format(role=role))
+        if isinstance(case, Case):
+            return case
+    return None
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the sender scenarios the selected checks judge, all at once (deselected checks
-    cost nothing: ``-m "not slow"`` leaves out the answer held past the timeout), then wait
-    for the plain one and diagnose it."""
+    """Label each case's test with its requirement (JUnit properties); start the sender
+    scenarios the selected checks judge, all at once (deselected checks cost nothing:
+    ``-m "not slow"`` leaves out the answer held past the timeout), then wait for the plain
+    one and diagnose it."""
     state = _state(session.config)
-    if state is None or state.run is None:
+    if state is None:
         return
-    keys = set()
     for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        case = None if callspec is None else callspec.params.get(CASE_FIXTURE.format(role="sender"))
+        case = _case_of(item)
         if case is not None:
-            keys.add(case.requirement.key)
+            item.user_properties += [
+                ("requirement", case.requirement.id),
+                ("level", case.requirement.level),
+                ("source", case.requirement.source.origin),
+            ]
+    if state.run is None:
+        return
+    keys = {case.requirement.key for case in map(_case_of, session.items) if case is not None}
     state.run.start(sender.scenarios_for(keys) | {"delivered"})
     _tell(session.config, state, diagnose(state.run))
 
@@ -239,6 +260,29 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return None if state is None else state.config.describe()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Give each case's test its graded outcome as a JUnit property, once it is known: after
+    the call, or after a setup that skipped or failed."""
+    report = yield
+    if _state(item.config) is None or _case_of(item) is None:
+        return report
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        item.user_properties.append(("outcome", _outcome_of(report)))
+    return report
+
+
+def _outcome_of(report: pytest.TestReport) -> str:
+    if report.skipped:
+        return "skipped"
+    if report.failed:
+        return "failed"
+    flagged = any(name == NOT_STRICT_PROPERTY for name, _ in report.user_properties)
+    return "not-strict" if flagged else "passed"
+
+
 def pytest_report_teststatus(
     report: pytest.CollectReport | pytest.TestReport, config: pytest.Config
 ) -> tuple[str, str, Any] | None:
@@ -256,15 +300,23 @@ def pytest_report_teststatus(
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = _state(session.config)
-    if state is not None:
-        state.resources.close()
-    if state is not None and state.config.report_path is not None:
+    if state is None:
+        return
+    if state.run is not None:
+        played = state.run.played()
+        state.report.timelines = [scenario.timeline() for scenario in played]
+        state.report.redact(*(scenario.secret for scenario in played))
+    state.resources.close()
+    suite = state.config
+    for path, write in ((suite.report_path, state.report.write),
+                        (suite.html_path, state.report.write_html)):  # fmt: skip
+        if path is None:
+            continue
         try:
-            state.report.write(state.config.report_path)
+            write(path)
         except OSError as exc:
             session.config.get_terminal_writer().line(
-                f"webhook-conformance: cannot write {state.config.report_path}: {exc.strerror}",
-                red=True,
+                f"webhook-conformance: cannot write {path}: {exc.strerror}", red=True
             )
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
@@ -279,3 +331,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line, **markup)
     if suite.report_path is not None:
         terminalreporter.write_line(f"report written to {suite.report_path}")
+    if suite.html_path is not None:
+        terminalreporter.write_line(f"HTML report written to {suite.html_path}")

@@ -166,8 +166,7 @@ def check_replay(rig: Rig, delivery: Delivery) -> str:
         case_id="c",
         headline="h",
         expected="4xx",
-        evidence=exchange,
-        replay_hint="fresh for 300 s",
+        exhibit=exchange.exhibit(replay_hint="fresh for 300 s"),
     )
     command = _command(message)
     for shell in SHELLS:
@@ -364,7 +363,7 @@ def test_a_large_body_is_read_from_a_file(rig: Rig, tmp_path: Path) -> None:
     delivery = _delivery(rig, body)
     exchange, _ = _send(rig, delivery)
     message = format_failure(
-        requirement=REQUIREMENT, case_id="c", headline="h", expected="e", evidence=exchange
+        requirement=REQUIREMENT, case_id="c", headline="h", expected="e", exhibit=exchange.exhibit()
     )
     command = _command(message)
     assert command.startswith("# the body (")

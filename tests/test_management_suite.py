@@ -109,7 +109,7 @@ def test_an_api_exchange_redacts_the_key() -> None:
         exchange=Exchange(request=request, status=500, reason="Internal Server Error"),
         key_option="--api-key",
     )
-    text = "\n".join(exchange.render())
+    text = "\n".join(exchange.exhibit().render())
     assert "sekrit" not in text
     assert f"Authorization: Bearer {REDACTED}" in text
     assert f"(put the value of --api-key in place of {REDACTED})" in text

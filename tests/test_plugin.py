@@ -222,7 +222,8 @@ def test_clean_run_and_report_shape(pytester: pytest.Pytester, url: str) -> None
     assert result.ret == pytest.ExitCode.OK
     report = _report(pytester)
     assert set(report) == {
-        "target", "profile", "role", "strict", "summary", "diagnosis", "requirements"
+        "target", "profile", "role", "strict", "date", "version", "verdict", "summary",
+        "diagnosis", "requirements", "scenarios",
     }
     assert report["diagnosis"] is None
     assert (report["target"], report["profile"], report["role"], report["strict"]) == (
@@ -240,7 +241,9 @@ def test_clean_run_and_report_shape(pytester: pytest.Pytester, url: str) -> None
         "skipped": 1,
     }
     entry = report["requirements"][0]
-    assert set(entry) == {"id", "level", "role", "text", "outcome", "message", "cases"}
+    assert set(entry) == {
+        "id", "key", "level", "role", "text", "source", "outcome", "message", "cases"
+    }
     assert (
         report["requirements"][[r.id for r in receiver].index("zaits.receiver.constant-time")][
             "message"
@@ -345,14 +348,28 @@ def test_must_violation_fails_with_a_replayable_message(pytester: pytest.Pyteste
 
 
 def test_ini_supplies_defaults(pytester: pytest.Pytester, lax_url: str) -> None:
-    """Profile, strictness and report can come from the ini file instead of the command line."""
+    """Profile, strictness and reports can come from the ini file instead of the command
+    line."""
     pytester.makeini(
         "[pytest]\nconformance_profile = zta\nconformance_strict = true\n"
-        "conformance_report = report.json\n"
+        "conformance_report = report.json\nconformance_html = out/report.html\n"
     )
     result = pytester.runpytest("--target-url", lax_url, "--secret", SECRET, "-k", "oversized")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert _report(pytester)["strict"] is True
+    page = (pytester.path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "yes: SHOULD violations fail" in page
+    result.stdout.fnmatch_lines(["HTML report written to out/report.html"])
+
+
+def test_an_html_report_path_that_is_a_directory_is_a_usage_error(
+    pytester: pytest.Pytester, url: str
+) -> None:
+    """Refused before any check runs, in one line."""
+    pytester.mkdir("reports")
+    result = pytester.runpytest(*_args(url, "--conformance-html", "reports"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-html 'reports' is a directory; name a file*"])
 
 
 class _TakenGroup:

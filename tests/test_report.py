@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import conformance
 from conformance import Requirement, Source, load_profile
 from conformance._engine.failures import CheckFailure, NotApplicable
 from conformance._engine.registry import Case, Check
@@ -114,43 +115,78 @@ def test_report_json(tmp_path: Path) -> None:
     report.record(MUST.id, CaseResult(id=MUST.id, outcome=Outcome.PASSED))
     report.write(tmp_path / "sub" / "r.json")
     data = json.loads((tmp_path / "sub" / "r.json").read_text(encoding="utf-8"))
+    source = {"document": "standard-webhooks", "url": None, "quote": "q"}  # the anchor
     assert data == {
         "target": URL,
         "profile": "demo",
         "role": "receiver",
         "strict": False,
+        "date": report.started.isoformat(timespec="seconds"),
+        "version": conformance.__version__,
+        "verdict": "conformant: every requirement checked passes",
         "summary": {"passed": 1, "failed": 0, "not-strict": 0, "skipped": 2},
         "diagnosis": None,
         "requirements": [
             {
                 "id": MUST.id,
+                "key": MUST.key,
                 "level": "MUST",
                 "role": "receiver",
                 "text": MUST.text,
+                "source": source,
                 "outcome": "passed",
                 "message": "1 case passed",
-                "cases": [{"id": MUST.id, "outcome": "passed", "message": ""}],
+                "cases": [
+                    {
+                        "id": MUST.id,
+                        "outcome": "passed",
+                        "summary": "",
+                        "message": "",
+                        "expected": "",
+                        "detail": "",
+                        "evidence": [],
+                        "reproduction": None,
+                        "timeline": None,
+                    }
+                ],
             },
             {
                 "id": SHOULD.id,
+                "key": SHOULD.key,
                 "level": "SHOULD",
                 "role": "receiver",
                 "text": SHOULD.text,
+                "source": source,
                 "outcome": "skipped",
                 "message": "not run",
                 "cases": [],
             },
             {
                 "id": INSPECTED.id,
+                "key": INSPECTED.key,
                 "level": "MUST",
                 "role": "receiver",
                 "text": INSPECTED.text,
+                "source": source,
                 "outcome": "skipped",
                 "message": "verified by inspection",
                 "cases": [],
             },
         ],
+        "scenarios": [],
     }
+
+
+def test_verdict() -> None:
+    """The header's verdict: a failed MUST, a diagnosis, SHOULDs not met (failing only
+    under --strict), or every requirement checked passing."""
+    report = _report()
+    report.record(SHOULD.id, CaseResult(id=SHOULD.id, outcome=Outcome.NOT_STRICT, summary="z"))
+    assert report.verdict() == "conformant: every MUST requirement passes; 1 SHOULD/MAY not met"
+    report.strict = True
+    assert report.verdict().startswith("not conformant under --strict: 1 SHOULD/MAY")
+    report.record(MUST.id, CaseResult(id=MUST.id, outcome=Outcome.FAILED, summary="x"))
+    assert report.verdict() == "not conformant: 1 MUST requirement failed"
 
 
 def test_terminal_lines() -> None:
@@ -215,7 +251,7 @@ def test_curl_reproduces_the_bytes(tmp_path: Path, body: bytes, shown: str) -> N
     if shown == "in-failure-message":
         exchange = Exchange(request=_delivery(body), status=500, reason="", body=b"", elapsed=0)
         message = format_failure(
-            requirement=MUST, case_id="c", headline="h", expected="2xx", evidence=exchange
+            requirement=MUST, case_id="c", headline="h", expected="2xx", exhibit=exchange.exhibit()
         )
         command = message.split("Reproduce:\n", 1)[1]
     fake = tmp_path / "curl"
@@ -251,8 +287,7 @@ def test_failure_message() -> None:
         case_id=MUST.id + "-truncated",
         headline="expected 4xx, got 500 Internal Server Error (a server error)",
         expected="4xx (the delivery is refused)",
-        evidence=exchange,
-        replay_hint="fresh for 300 s",
+        exhibit=exchange.exhibit(replay_hint="fresh for 300 s"),
     )
     assert text == (
         "demo.receiver.rejects-bad-signature-truncated: expected 4xx, got 500 Internal Server "
@@ -284,7 +319,7 @@ def test_failure_message_without_an_answer() -> None:
         case_id=MUST.id,
         headline="h",
         expected="e",
-        evidence=exchange,
+        exhibit=exchange.exhibit(),
         detail="more",
     )
     assert text.splitlines()[3:5] == [
@@ -310,7 +345,7 @@ def test_what_the_target_sent_cannot_break_the_message() -> None:
         body=hostile.encode(),
     )
     text = format_failure(
-        requirement=MUST, case_id=MUST.id, headline="h", expected="e", evidence=exchange
+        requirement=MUST, case_id=MUST.id, headline="h", expected="e", exhibit=exchange.exhibit()
     )
     shown = text.split("Reproduce:")[0]
     assert "\x1b" not in shown

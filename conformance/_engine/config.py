@@ -25,6 +25,7 @@ __all__ = [
     "API_KEY",
     "API_KEY_ENV",
     "CAPTURE_HOST",
+    "HTML",
     "OTHER_API_KEY",
     "OTHER_SITE_ID",
     "PROFILE",
@@ -54,6 +55,7 @@ SECRET = "--secret"
 STRICT = "--conformance-strict"
 TIMEOUT = "--timeout"
 REPORT = "--conformance-report"
+HTML = "--conformance-html"
 TIME_SCALE = "--time-scale"
 CAPTURE_HOST = "--capture-host"
 PUBLIC_URL = "--public-url"
@@ -120,6 +122,7 @@ class SuiteConfig:
     role: Role
     strict: bool = False
     report_path: Path | None = None
+    html_path: Path | None = None
     options: ReceiverOptions | SenderOptions | ManagementOptions
 
     @property
@@ -152,6 +155,7 @@ class SuiteConfig:
         strict: bool = False,
         timeout: str | float | None = None,
         report: str | Path | None = None,
+        html: str | Path | None = None,
         time_scale: str | float | None = None,
         capture_host: str | None = None,
         public_url: str | None = None,
@@ -217,9 +221,18 @@ class SuiteConfig:
             profile=loaded,
             role=chosen,
             strict=strict,
-            report_path=_report_path(report),
+            report_path=_file_path(report, REPORT),
+            html_path=_file_path(html, HTML),
             options=options,
         )
+
+    def secrets(self) -> list[str]:
+        """The credentials among the options, which report files must not show."""
+        if isinstance(self.options, ReceiverOptions):
+            return [self.options.secret]
+        if isinstance(self.options, ManagementOptions):
+            return [k for k in (self.options.api_key, self.options.other_api_key) if k]
+        return []
 
     def describe(self) -> list[str]:
         """The lines pytest's report header shows."""
@@ -324,13 +337,14 @@ def _time_scale(value: str | float | None, profile: Profile) -> float:
     return scale
 
 
-def _report_path(report: str | Path | None) -> Path | None:
-    """Checked before the run, so a bad path does not fail after every check has run."""
-    if not report:
+def _file_path(value: str | Path | None, option: str) -> Path | None:
+    """A report's path, checked before the run, so a bad path does not fail after every
+    check has run."""
+    if not value:
         return None
-    path = Path(report)
+    path = Path(value)
     if path.is_dir():
-        raise ConfigError(f"{REPORT} {str(path)!r} is a directory; name a file")
+        raise ConfigError(f"{option} {str(path)!r} is a directory; name a file")
     return path
 
 

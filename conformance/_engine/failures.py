@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from conformance._engine.exhibits import Exhibit
 from conformance._errors import ConformanceError
 
 __all__ = ["CheckFailure", "Evidence", "NotApplicable"]
@@ -19,10 +20,9 @@ __all__ = ["CheckFailure", "Evidence", "NotApplicable"]
 class Evidence(Protocol):
     """What a failure message shows below its expectation."""
 
-    def render(self, *, replay_hint: str = "") -> list[str]:
-        """The lines of the message: the exchange or the capture, then a reproduction
-        (``replay_hint`` says what a replay must take care of, such as a timestamp's
-        freshness)."""
+    def exhibit(self, *, replay_hint: str = "") -> Exhibit:
+        """The exchange or the capture, then a reproduction (``replay_hint`` says what a
+        replay must take care of, such as a timestamp's freshness)."""
         ...
 
 

@@ -14,7 +14,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from conformance._engine.failures import CheckFailure, Evidence, NotApplicable
+from conformance._engine.exhibits import Exhibit
+from conformance._engine.failures import CheckFailure, NotApplicable
 from conformance._engine.registry import Case
 from conformance._requirements import Requirement
 
@@ -51,12 +52,17 @@ class Verdict:
 
 @dataclass(frozen=True, kw_only=True)
 class CaseResult:
-    """One case of a requirement: ``summary`` is one line, ``message`` the full text."""
+    """One case of a requirement: ``summary`` is one line, ``message`` the full text; a
+    failure also keeps its parts for reports that lay them out (``expected``, ``detail``
+    and the ``exhibit``)."""
 
     id: str
     outcome: Outcome
     summary: str = ""
     message: str = ""
+    expected: str = ""
+    detail: str = ""
+    exhibit: Exhibit | None = None
 
 
 def grade(requirement: Requirement, *, violated: bool, strict: bool) -> Verdict:
@@ -76,9 +82,8 @@ def format_failure(
     case_id: str,
     headline: str,
     expected: str,
-    evidence: Evidence | None,
+    exhibit: Exhibit | None,
     detail: str = "",
-    replay_hint: str = "",
 ) -> str:
     """The message a failed check shows: the requirement, what was expected, the detail,
     then the evidence (an exchange or a capture) with its reproduction."""
@@ -89,8 +94,8 @@ def format_failure(
     ]
     if detail:
         lines.append(detail)
-    if evidence is not None:
-        lines += evidence.render(replay_hint=replay_hint)
+    if exhibit is not None:
+        lines += exhibit.render()
     return "\n".join(lines)
 
 
@@ -109,17 +114,26 @@ def judge(
         return CaseResult(id=case.id, outcome=Outcome.SKIPPED, summary=str(exc)), False
     except CheckFailure as failure:
         verdict = grade(case.requirement, violated=True, strict=strict)
+        evidence = failure.evidence
+        exhibit = None if evidence is None else evidence.exhibit(replay_hint=replay_hint)
         message = format_failure(
             requirement=case.requirement,
             case_id=case.id,
             headline=failure.headline,
             expected=failure.expected,
-            evidence=failure.evidence,
+            exhibit=exhibit,
             detail=failure.detail,
-            replay_hint=replay_hint,
         )
         summary = f"{case.name}: {failure.headline}" if case.name else failure.headline
-        result = CaseResult(id=case.id, outcome=verdict.outcome, summary=summary, message=message)
+        result = CaseResult(
+            id=case.id,
+            outcome=verdict.outcome,
+            summary=summary,
+            message=message,
+            expected=failure.expected,
+            detail=failure.detail,
+            exhibit=exhibit,
+        )
         return result, verdict.fails_test
     except Exception as exc:  # a bug in a check must never pass as conformance
         summary = f"the check itself failed: {type(exc).__name__}: {exc}"

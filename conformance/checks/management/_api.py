@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import httpx
 
 from conformance._engine.config import API_KEY, OTHER_API_KEY, SuiteConfig
+from conformance._engine.exhibits import Exhibit
 from conformance._engine.failures import CheckFailure, NotApplicable
 from conformance._http import Delivery, Exchange, send
 from conformance._profile import Management, Profile, Route, resolve_pointer
@@ -58,7 +59,7 @@ class ApiExchange:
         except (ValueError, UnicodeDecodeError):
             return None
 
-    def render(self, *, replay_hint: str = "") -> list[str]:
+    def exhibit(self, *, replay_hint: str = "") -> Exhibit:
         request = self.exchange.request
         headers = tuple(
             (name, f"Bearer {REDACTED}" if name.lower() == "authorization" else value)
@@ -68,7 +69,7 @@ class ApiExchange:
         hints = [replay_hint] if replay_hint else []
         if self.key_option is not None:
             hints.append(f"put the value of {self.key_option} in place of {REDACTED}")
-        return shown.render(replay_hint="; ".join(hints))
+        return shown.exhibit(replay_hint="; ".join(hints))
 
 
 @dataclass(kw_only=True)

@@ -23,7 +23,7 @@ class ManagementDiagnosis:
     def lines(self) -> list[str]:
         out = [f"DIAGNOSIS: {self.headline}", f"  {self.advice}"]
         if self.exchange is not None:
-            out += ["  " + line for line in self.exchange.render()]
+            out += ["  " + line for line in self.exchange.exhibit().render()]
         return out
 
     def as_dict(self) -> dict[str, Any]:

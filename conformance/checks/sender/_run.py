@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from conformance._engine.config import SuiteConfig
+from conformance._engine.exhibits import Arrival, Exhibit, Reproduction, Timeline, Verdict
 from conformance._engine.failures import CheckFailure
 from conformance._http import Delivery, Exchange, excerpt, printable, render_curl, send
 from conformance._profile import DeliveryPolicy, Profile, resolve_pointer
@@ -34,10 +35,26 @@ from conformance._signing import generate_secret
 from conformance.checks._capture import Attempt, Capture, Reply, capturing
 from conformance.checks._payloads import fresh_example
 
-__all__ = ["SCENARIOS", "Captured", "Scenario", "ScenarioSpec", "SenderRun", "expected_due"]
+__all__ = [
+    "ABSOLUTE",
+    "HIGH",
+    "LOW",
+    "SCENARIOS",
+    "Captured",
+    "Scenario",
+    "ScenarioSpec",
+    "SenderRun",
+    "expected_due",
+    "judge_delay",
+]
 
 #: Slack on every wait: loopback, the sender's own scheduling and a busy machine.
 _SLACK = 3.0
+#: A delay is on schedule when observed / expected lies within these bounds...
+LOW, HIGH = 0.8, 1.6
+#: ... or, for short delays, when it is off by no more than this many seconds (loopback and
+#: a busy 2-core machine make a sender's timer fire up to a few hundred ms late).
+ABSOLUTE = 0.25
 #: Extra seconds an answer is held beyond the profile's timeout.
 _HOLD_MARGIN = 2.0
 
@@ -133,6 +150,16 @@ def expected_due(
     )
 
 
+def judge_delay(observed: float, expected: float) -> Verdict:
+    """Whether a delay observed between two attempts keeps to the one expected, within the
+    tolerance (``LOW``-``HIGH`` times it, or ``ABSOLUTE`` seconds)."""
+    if abs(observed - expected) <= ABSOLUTE:
+        return "on-time"
+    if expected > 0 and LOW <= observed / expected <= HIGH:
+        return "on-time"
+    return "early" if observed < expected else "late"
+
+
 def largest_delay(policy: DeliveryPolicy, scale: float) -> float:
     """The longest scaled wait between two attempts."""
     steps = list(policy.schedule_seconds)
@@ -146,6 +173,7 @@ class Scenario:
     """One triggered event and everything captured of it."""
 
     spec: ScenarioSpec
+    policy: DeliveryPolicy = field(repr=False)
     token: str
     webhook_url: str
     secret: str = field(repr=False)
@@ -163,6 +191,57 @@ class Scenario:
     follow_up: Exchange | None = None
     problem: str | None = None
 
+    def timeline(self) -> Timeline:
+        """The attempts against the scaled schedule: when each arrived, when it was due,
+        how it was answered; the attempts expected that never came; any beyond them."""
+        policy, origin = self.policy, self.started
+        expected = self.spec.expected(policy)
+        arrivals = []
+        for index, attempt in enumerate(self.attempts):
+            due = self._due(index)
+            verdict: Verdict = "on-time"
+            if attempt.number > expected:
+                verdict = "extra"
+            elif due is not None and index > 0:
+                previous = self.attempts[index - 1].ended - origin
+                verdict = judge_delay(attempt.arrived - origin - previous, due - previous)
+            arrivals.append(_arrival(attempt, origin, due, verdict))
+        arrivals += [_arrival(a, origin, None, "elsewhere") for a in self.elsewhere]
+        missing = []
+        first = self.attempts[0].arrived if self.attempts else origin
+        ended = self.attempts[-1].ended if self.attempts else origin
+        for number in range(len(self.attempts) + 1, expected + 1):
+            # Where nothing came, count on from the last attempt as if each answered at once.
+            if number > 1:
+                ended = policy.due(
+                    number - 1, first_started=first, previous_ended=ended, scale=self.scale
+                )
+            missing.append(ended - origin)
+        return Timeline(
+            scenario=self.spec.name,
+            what=self.spec.what,
+            scale=self.scale,
+            expected=expected,
+            arrivals=tuple(arrivals),
+            missing=tuple(missing),
+            watched=max(self.finished - origin, 0.0),
+            problem=self.problem,
+        )
+
+    def _due(self, index: int) -> float | None:
+        """When attempt ``index + 1`` was due, from the trigger: at once for the first; by
+        the schedule (and a Retry-After the policy honours) for the rest."""
+        if index == 0:
+            return 0.0
+        if index >= self.policy.max_attempts:
+            return None
+        due = expected_due(self.policy, self.attempts, index, self.scale)
+        previous = self.attempts[index - 1]
+        after = dict(previous.reply.headers).get("Retry-After")
+        if self.policy.honours_retry_after and after is not None and after.isdigit():
+            due = max(due, previous.ended + int(after))
+        return due - self.started
+
     def fail(self, headline: str, *, expected: str, detail: str = "") -> CheckFailure:
         """A failure whose evidence is this scenario's trigger and capture."""
         return CheckFailure(
@@ -173,11 +252,12 @@ class Scenario:
 @dataclass(frozen=True, kw_only=True)
 class Captured:
     """The evidence a sender check shows: the trigger sent and its answer, how the capture
-    answered, and each captured attempt with its arrival time, headers and body."""
+    answered, each captured attempt with its arrival time, headers and body, and the
+    scenario's timeline."""
 
     scenario: Scenario
 
-    def render(self, *, replay_hint: str = "") -> list[str]:
+    def exhibit(self, *, replay_hint: str = "") -> Exhibit:
         s = self.scenario
         lines = [f"Scenario {s.spec.name}: {s.spec.what} (time scale {s.scale:g})"]
         if s.trigger is not None:
@@ -188,10 +268,30 @@ class Captured:
         lines.append(f"Captured at {s.webhook_url}: {len(s.attempts)} attempt(s)")
         for attempt in [*s.attempts, *s.elsewhere]:
             lines += _attempt_lines(attempt, s.started)
+        reproduction = None
         if s.trigger is not None:
-            lines.append("Reproduce (the trigger; point webhook_url at a capture of your own):")
-            lines += ["  " + line for line in render_curl(s.trigger.request).split("\n")]
-        return lines
+            reproduction = Reproduction(
+                command=render_curl(s.trigger.request),
+                title="Reproduce (the trigger; point webhook_url at a capture of your own)",
+                hint=replay_hint,
+            )
+        return Exhibit(lines=tuple(lines), reproduction=reproduction, timeline=s.timeline())
+
+
+def _arrival(attempt: Attempt, origin: float, due: float | None, verdict: Verdict) -> Arrival:
+    if attempt.abandoned is not None:
+        answer = f"abandoned after {attempt.abandoned - attempt.arrived:.2f} s"
+    else:
+        answer = str(attempt.reply.status)
+    return Arrival(
+        number=attempt.number,
+        at=attempt.arrived - origin,
+        ended=attempt.ended - origin,
+        answer=answer if attempt.path == "/hook" else f"{answer} at {attempt.path}",
+        status=None if attempt.abandoned is not None else attempt.reply.status,
+        due=due,
+        verdict=verdict,
+    )
 
 
 def _attempt_lines(attempt: Attempt, started: float) -> list[str]:
@@ -274,6 +374,13 @@ class SenderRun:
                 self._futures[spec.name] = self._pool.submit(self._play, spec, index)
             return self._futures[spec.name]
 
+    def played(self) -> list[Scenario]:
+        """The scenarios that have finished, in the order they are defined."""
+        with self._lock:
+            futures = dict(self._futures)
+        done = {n: f.result() for n, f in futures.items() if f.done() and not f.exception()}
+        return [done[spec.name] for spec in SCENARIOS if spec.name in done]
+
     def scenario(self, name: str) -> Scenario:
         """The finished scenario (started now if it was not yet)."""
         spec = _BY_NAME[name]
@@ -313,6 +420,7 @@ class SenderRun:
         event, data = self._event(index)
         scenario = Scenario(
             spec=spec,
+            policy=self.policy,
             token=token,
             webhook_url=url,
             secret=generate_secret(self.profile.signature),

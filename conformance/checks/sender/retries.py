@@ -14,13 +14,16 @@ import json
 from conformance._engine.failures import NotApplicable
 from conformance.checks._capture import Attempt
 from conformance.checks.sender._checks import register
-from conformance.checks.sender._run import Scenario, SenderRun, expected_due
+from conformance.checks.sender._run import (
+    ABSOLUTE,
+    HIGH,
+    LOW,
+    Scenario,
+    SenderRun,
+    expected_due,
+    judge_delay,
+)
 
-#: A delay is on schedule when observed / expected lies within these bounds...
-LOW, HIGH = 0.8, 1.6
-#: ... or, for short delays, when it is off by no more than this many seconds (loopback and
-#: a busy 2-core machine make a sender's timer fire up to a few hundred ms late).
-ABSOLUTE = 0.25
 #: An attempt abandoned this much before the profile's timeout gave the receiver too little.
 EARLY = 0.5
 
@@ -96,9 +99,7 @@ def max_attempts(run: SenderRun, case: str | None) -> None:
 def _gap_problem(policy_due: float, attempt: Attempt, previous: Attempt) -> str | None:
     observed = attempt.arrived - previous.ended
     expected = policy_due - previous.ended
-    if abs(observed - expected) <= ABSOLUTE:
-        return None
-    if expected > 0 and LOW <= observed / expected <= HIGH:
+    if judge_delay(observed, expected) == "on-time":
         return None
     return (
         f"attempt #{attempt.number} came {observed:.3f} s after #{previous.number} ended; "
