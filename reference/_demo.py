@@ -5,13 +5,15 @@ For each profile (default: every bundled one) the reference receiver and the ref
 sender start on loopback, each with a throwaway SQLite file (the receiver with a random
 secret, the sender with two tenants' API keys where the profile has a management API), and
 the receiver-, sender- and management-role suites run against them through the pytest
-plugin, several at once; the per-run reports are combined into one JSON file. The exit code
-is 0 when every MUST requirement passes.
+plugin, several at once; the per-run reports are combined into one JSON file and one HTML
+page, a matrix of profiles x requirement keys whose cells link to each run's own HTML
+page. The exit code is 0 when every MUST requirement passes.
 
 Each suite runs in a pytest process of its own, so that runs can overlap (the sender
 suite mostly waits on retry schedules) and the caller's pytest state is never touched. The
-combined report is the only file the demo leaves: each run's report goes to the throwaway
-directory and is read back from there.
+demo leaves the combined JSON report, the matrix page and, in a directory named after the
+matrix page, each run's page; each run's JSON report goes to the throwaway directory and is
+read back from there.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conformance import Profile, list_profiles, load_profile
+from conformance import Profile, __version__, list_profiles, load_profile
 from conformance._cli import UsageError
+from conformance._engine.html import render_matrix
 from conformance._roles import Role
 from conformance._serving import serve_in_thread
 from conformance._signing import generate_secret
@@ -75,6 +79,14 @@ def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=Path(DEFAULT_REPORT),
         metavar="FILE",
         help="the combined JSON report (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="the matrix page; each run's page goes in a directory beside it, named after it "
+        "(default: the report's path with .html: conformance-report.html and "
+        "conformance-report/)",
     )
     parser.add_argument(
         "-j",
@@ -134,7 +146,12 @@ def _serving(run: _Run) -> Iterator[tuple[str, list[str]]]:
             yield base, extra
 
 
-def _play(run: _Run, *, fast: bool) -> _Result:
+def _page(run: _Run) -> str:
+    """The run's page, relative to the matrix page's directory."""
+    return f"{run.profile.name}-{run.role}.html"
+
+
+def _play(run: _Run, *, fast: bool, pages: Path) -> _Result:
     """Serve the reference and run one suite against it, in a pytest process of its own."""
     ini = run.workdir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")  # ignore the caller's pytest settings
@@ -162,6 +179,8 @@ def _play(run: _Run, *, fast: bool) -> _Result:
             *extra,
             "--conformance-report",
             str(report),
+            "--conformance-html",
+            str(pages / _page(run)),
         ]
         if fast:
             argv += ["-m", "not slow"]
@@ -172,7 +191,7 @@ def _play(run: _Run, *, fast: bool) -> _Result:
     output = "\n".join(
         line
         for line in (done.stdout + done.stderr).splitlines()
-        if not line.startswith("report written to ")
+        if not line.startswith(("report written to ", "HTML report written to "))
     )
     data = json.loads(report.read_text("utf-8")) if report.is_file() else None
     return _Result(
@@ -189,8 +208,14 @@ def run_demo(args: argparse.Namespace) -> int:
     names: list[str] = list(dict.fromkeys(args.profile or list_profiles()))  # each once
     profiles = [(name, load_profile(name)) for name in names]  # a bad name fails before any run
     roles: list[Role] = list(dict.fromkeys(args.role or _ROLES))
-    if args.report.is_dir():
-        raise UsageError(f"--report {str(args.report)!r} is a directory; name a file")
+    html: Path = args.html or args.report.with_suffix(".html")
+    for option, path in (("--report", args.report), ("--html", html)):
+        if path.is_dir():
+            raise UsageError(f"{option} {str(path)!r} is a directory; name a file")
+    shown = html.with_suffix("")  # the runs' pages, as the summary names them
+    if shown.exists() and not shown.is_dir():
+        raise UsageError(f"{str(shown)!r} is a file; the runs' pages go in a directory there")
+    pages = shown.absolute()  # each run's pytest works in a directory of its own
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
     started = time.monotonic()
@@ -206,7 +231,7 @@ def run_demo(args: argparse.Namespace) -> int:
         # Sender runs first: they take longest, and mostly wait.
         runs.sort(key=lambda r: r.role != "sender")
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(pool.map(lambda r: _play(r, fast=args.fast), runs))
+            results = list(pool.map(lambda r: _play(r, fast=args.fast, pages=pages), runs))
     results.sort(key=lambda r: (names.index(r.run.name), roles.index(r.run.role)))
     reports: list[dict[str, Any]] = []
     broken: list[str] = []
@@ -222,13 +247,38 @@ def run_demo(args: argparse.Namespace) -> int:
     combined = {"conformant": conformant, "summary": summary, "profiles": reports}
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    _print_summary(reports, broken, args.report, conformant, time.monotonic() - started)
+    took = time.monotonic() - started
+    rendering = time.monotonic()
+    linked: dict[tuple[str, str], str] = {
+        (r.run.profile.name, r.run.role): f"{pages.name}/{_page(r.run)}"
+        for r in results
+        if (pages / _page(r.run)).is_file()
+    }
+    page = render_matrix(
+        {**combined, "date": _now(), "version": __version__},
+        roles=_ROLES,
+        pages=linked,
+        took=took,
+    )
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(page, encoding="utf-8")
+    rendered = time.monotonic() - rendering
+    _print_summary(reports, broken, took)
+    size = len(page.encode("utf-8"))
+    print(
+        f"HTML report written to {html} ({size / 1024:.0f} KiB, rendered in "
+        f"{rendered * 1000:.0f} ms), with each run's page in {shown}/"
+    )
+    verdict = "every MUST requirement passes" if conformant else "some MUST requirement fails"
+    print(f"report written to {args.report}; {verdict}")
     return 0 if conformant else 1
 
 
-def _print_summary(
-    reports: list[dict[str, Any]], broken: list[str], path: Path, conformant: bool, took: float
-) -> None:
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _print_summary(reports: list[dict[str, Any]], broken: list[str], took: float) -> None:
     # pytest has printed each run's per-requirement results; this is the roll-up.
     print(f"\nwebhook-conformance demo: the reference implementations, in {took:.0f} s")
     width = max((len(f"{r['profile']} {r['role']}") for r in reports), default=0)
@@ -237,5 +287,3 @@ def _print_summary(
         print(f"  {report['profile'] + ' ' + report['role']:<{width}}  {counts}")
     for line in broken:
         print(f"  {line}: the suite did not run to the end", file=sys.stderr)
-    verdict = "every MUST requirement passes" if conformant else "some MUST requirement fails"
-    print(f"report written to {path}; {verdict}")

@@ -26,8 +26,8 @@ def printed_paths(output: str, cwd: Path) -> set[Path]:
 
 def test_demo_one_profile_fast(tmp_path: Path) -> None:
     """The demo runs the fast suite of both roles for one profile, exits 0 and writes the
-    combined report: the one file it leaves, and the one path it prints, which exists after
-    it exits."""
+    combined report, the matrix page and each run's page: the files it leaves, and the
+    paths it prints, which exist after it exits."""
     report = tmp_path / "out" / "report.json"
     done = subprocess.run(
         [
@@ -67,10 +67,16 @@ def test_demo_one_profile_fast(tmp_path: Path) -> None:
     assert done.stdout.rstrip().endswith(
         f"report written to {report}; every MUST requirement passes"
     )
+    html, pages = report.with_suffix(".html"), report.with_suffix("")
+    assert f"HTML report written to {html} (" in done.stdout
     printed = printed_paths(done.stdout + done.stderr, tmp_path)
-    assert printed == {report}
-    assert all(path.is_file() for path in printed)
-    assert sorted(tmp_path.rglob("*")) == [report.parent, report]  # no .hypothesis/ either
+    assert printed == {report, html, pages}
+    assert all(path.exists() for path in printed)
+    run_pages = [pages / "zupertry-receiver.html", pages / "zupertry-sender.html"]
+    # No .hypothesis/ either, nor any run's JSON report.
+    assert sorted(tmp_path.rglob("*")) == sorted([report.parent, report, html, pages, *run_pages])
+    matrix = html.read_text(encoding="utf-8")
+    assert 'href="report/zupertry-sender.html#req-zupertry.sender.retry-schedule"' in matrix
 
 
 def test_demo_unknown_profile(tmp_path: Path) -> None:
@@ -105,3 +111,15 @@ def test_report_path_that_is_a_directory_is_a_usage_error(
     """A directory as --report is refused before any suite runs, in one line, exit 2."""
     assert main(["demo", "--report", str(tmp_path)]) == 2
     assert f"--report {str(tmp_path)!r} is a directory" in capsys.readouterr().err
+
+
+def test_html_paths_that_cannot_be_written_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--html naming a directory, or a file standing where the runs' pages go, is refused
+    before any suite runs."""
+    assert main(["demo", "--html", str(tmp_path)]) == 2
+    assert f"--html {str(tmp_path)!r} is a directory" in capsys.readouterr().err
+    (tmp_path / "m").write_text("", encoding="utf-8")
+    assert main(["demo", "--html", str(tmp_path / "m.html")]) == 2
+    assert "is a file; the runs' pages go in a directory there" in capsys.readouterr().err
