@@ -109,7 +109,7 @@ def main() -> int:
         print("Chromium:                 not installed; browser timing skipped")
     else:
         for name, ms in browser.items():
-            print(f"Chromium load of {name + ':':<26} {ms:.0f} ms")
+            print(f"Chromium load:            {name}: {ms:.0f} ms")
     return 0
 
 
